@@ -1,0 +1,378 @@
+"""The project file (``segmint.yaml``) and environment settings, validated.
+
+:func:`load_config` reads the YAML, checks it with pydantic and turns every problem into one
+line that names the file, the line and the key, e.g.::
+
+    segmint.yaml:7: sources[0].colums: unknown key (did you mean 'columns'?)
+
+Paths in the file resolve against the file's folder and may use ``${VAR}`` or
+``${VAR:-default}``; examples use ``${SEGMINT_DATA:-...}`` to find the public datasets.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    PrivateAttr,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from segmint.errors import ConfigError
+from segmint.schema import IDENTIFIER_TYPES, INPUT_TABLES, RULES
+
+DEFAULT_FILE = "segmint.yaml"
+_NAME = r"^[a-z_][a-z0-9_]*$"
+_ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class Settings(BaseSettings):
+    """Settings read from the environment (``SEGMINT_*``), never from the project file.
+
+    Secrets live here so that a project file can be committed.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SEGMINT_", extra="ignore")
+
+    key: str | None = Field(None, description="Base64 master key for PII (32 bytes).")
+    key_file: Path | None = Field(None, description="File holding the master key.")
+    warehouse: str | None = Field(None, description="Overrides the project's warehouse URL.")
+    data: Path | None = Field(None, description="Folder holding the public datasets.")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ColumnExpr(_Strict):
+    """A derived source column: a SQL expression over the file's columns, or a constant."""
+
+    expr: str | None = None
+    value: str | int | float | bool | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> ColumnExpr:
+        if (self.expr is None) == (self.value is None):
+            raise ValueError("give exactly one of 'expr' (a SQL expression) or 'value'")
+        return self
+
+
+class CsvOptions(_Strict):
+    delimiter: str | None = Field(None, description="Field separator; sniffed when absent.")
+    header: bool = True
+    quote: str | None = None
+    encoding: Literal["utf-8", "latin-1", "utf-16"] = "utf-8"
+    skip: int = Field(0, ge=0, description="Lines to skip before the header.")
+
+
+class ReturnsConfig(_Strict):
+    order_id_prefix: str | None = Field(
+        None, description="Order ids starting with this mark cancellations (Online Retail: C)."
+    )
+
+
+class SourceConfig(_Strict):
+    name: str = Field(pattern=_NAME)
+    path: str
+    table: str = Field(pattern=_NAME)
+    description: str | None = None
+    format: Literal["csv", "parquet", "ndjson"] | None = None
+    columns: dict[str, str | ColumnExpr] | None = None
+    csv: CsvOptions = CsvOptions()
+    timestamp_format: str | list[str] | None = None
+    values: dict[str, dict[str, str]] = Field(default_factory=dict)
+    returns: ReturnsConfig = ReturnsConfig()
+    key: list[str] | None = None
+    required: list[str] = Field(default_factory=list)
+
+    @property
+    def canonical(self) -> bool:
+        return self.table in INPUT_TABLES
+
+    @field_validator("columns", "values")
+    @classmethod
+    def _columns_known(cls, v: dict[str, Any] | None, info: ValidationInfo) -> Any:
+        table = INPUT_TABLES.get(info.data.get("table", ""))
+        if table is None or not v:
+            return v
+        for target in v:
+            if target not in table.names:
+                hint = _did_you_mean(target, table.names)
+                raise ValueError(
+                    f"'{target}' is not a column of canonical table '{table.name}'{hint}; "
+                    f"its columns are: {', '.join(table.names)}"
+                )
+        return v
+
+
+class IdentityConfig(_Strict):
+    priority: list[str] = Field(default_factory=lambda: list(IDENTIFIER_TYPES))
+    max_accounts_per_identifier: int = Field(
+        25,
+        ge=2,
+        description="An identifier shared by more accounts than this (a shop's test address, "
+        "a shared device) is not used to merge them.",
+    )
+
+    @field_validator("priority")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if name not in IDENTIFIER_TYPES:
+                raise ValueError(
+                    f"'{name}' is not an identifier type{_did_you_mean(name, IDENTIFIER_TYPES)}"
+                )
+        return v
+
+
+class ProjectConfig(_Strict):
+    """A validated ``segmint.yaml``. ``base_dir`` is the folder relative paths resolve in."""
+
+    project: str
+    warehouse: str = "duckdb:///.segmint/warehouse.duckdb"
+    timezone: str = "UTC"
+    home: str = ".segmint"
+    pii: list[str] = Field(default_factory=list)
+    sources: list[SourceConfig] = Field(default_factory=list)
+    identity: IdentityConfig = IdentityConfig()
+    rules: dict[str, Literal["reject", "nullify"]] = Field(default_factory=dict)
+    base_dir: Path = Field(default=Path("."), exclude=True)
+    _lines: dict[tuple[Any, ...], int] = PrivateAttr(default_factory=dict)
+    _file: str = PrivateAttr(default=DEFAULT_FILE)
+
+    def where(self, loc: tuple[Any, ...]) -> str:
+        """``file:line`` of a key in the project file, for error messages."""
+        line = _locate(loc, self._lines)
+        return f"{self._file}:{line}" if line else self._file
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"'{v}' is not an IANA time zone such as 'Europe/London'") from None
+        return v
+
+    @field_validator("warehouse")
+    @classmethod
+    def _scheme(cls, v: str) -> str:
+        if not re.match(r"^(duckdb|postgres|postgresql)://", v):
+            raise ValueError(f"'{v}' should start with duckdb:// or postgresql://")
+        return v
+
+    @field_validator("rules")
+    @classmethod
+    def _rules(cls, v: dict[str, str]) -> dict[str, str]:
+        kinds = list(RULES)
+        for name in v:
+            if not any(name == k or name.endswith("_" + k) for k in kinds):
+                raise ValueError(
+                    f"'{name}' does not name a rule; rule names end in one of: {', '.join(kinds)}"
+                )
+        return v
+
+    @model_validator(mode="after")
+    def _unique_sources(self) -> ProjectConfig:
+        seen: set[str] = set()
+        for s in self.sources:
+            if s.name in seen:
+                raise ValueError(f"two sources are named '{s.name}'; names must be unique")
+            seen.add(s.name)
+        return self
+
+    def resolve(self, path: str | Path) -> Path:
+        """Expand ``${VAR}`` and resolve ``path`` against the project file's folder."""
+        p = Path(os.path.expanduser(expand_env(str(path))))
+        return p if p.is_absolute() else (self.base_dir / p)
+
+    @property
+    def home_dir(self) -> Path:
+        return self.resolve(self.home)
+
+    def action_for(self, rule: str, kind: str) -> str:
+        """The action for a concrete rule (e.g. ``age_range`` of kind ``range``)."""
+        return self.rules.get(rule) or self.rules.get(kind) or RULES[kind][0]
+
+
+def expand_env(text: str) -> str:
+    """Replace ``${VAR}`` and ``${VAR:-default}``; an unset variable without default stays."""
+
+    def sub(m: re.Match[str]) -> str:
+        value = os.environ.get(m.group(1))
+        if value:
+            return value
+        return m.group(2) if m.group(2) is not None else m.group(0)
+
+    return _ENV_VAR.sub(sub, text)
+
+
+def _did_you_mean(word: str, options: Any) -> str:
+    close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+# --- YAML with line numbers -------------------------------------------------------------
+
+
+def _build(node: yaml.Node, path: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> Any:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for k, v in node.value:
+            key = _scalar(k) if isinstance(k, yaml.ScalarNode) else str(k.start_mark)
+            lines[(*path, key)] = k.start_mark.line + 1
+            out[key] = _build(v, (*path, key), lines)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_build(v, (*path, i), lines) for i, v in enumerate(node.value)]
+    return _scalar(node)
+
+
+def _scalar(node: yaml.Node) -> Any:
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_object(node, deep=True)
+    finally:
+        loader.dispose()
+
+
+def _locate(loc: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> int | None:
+    while loc:
+        if loc in lines:
+            return lines[loc]
+        loc = loc[:-1]
+    return lines.get(())
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _problems(err: ValidationError, name: str, lines: dict[tuple[Any, ...], int]) -> list[str]:
+    problems = []
+    for e in err.errors():
+        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        # pydantic reports union branches ('str', 'ColumnExpr'); keep the user's path only
+        loc = tuple(p for p in loc if p not in ("str", "ColumnExpr", "constrained-str"))
+        line = _locate(loc, lines)
+        where = f"{name}:{line}" if line else name
+        if e["type"] == "extra_forbidden":
+            parent = _allowed_keys(loc[:-1])
+            msg = f"unknown key{_did_you_mean(loc[-1], parent)}"
+        elif e["type"] == "missing":
+            msg = "required key is missing"
+        else:
+            msg = str(e["msg"]).removeprefix("Value error, ")
+            if "input" in e and e["type"] not in ("model_type",):
+                msg += f" (got {e['input']!r})" if not isinstance(e["input"], dict | list) else ""
+        problems.append(f"{where}: {_dotted(loc)}: {msg}")
+    return sorted(set(problems), key=problems.index)
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    model: Any = ProjectConfig
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        ann = field.annotation
+        inner = getattr(ann, "__args__", (ann,))
+        nxt = next((a for a in inner if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if nxt is None:
+            nxt = next(
+                (
+                    a2
+                    for a in inner
+                    for a2 in getattr(a, "__args__", ())
+                    if isinstance(a2, type) and issubclass(a2, BaseModel)
+                ),
+                None,
+            )
+        if nxt is None:
+            return []
+        model = nxt
+    return [k for k in model.model_fields if k != "base_dir"]
+
+
+def parse_config(text: str, *, base_dir: Path, name: str = DEFAULT_FILE) -> ProjectConfig:
+    """Validate project-file text; raise :class:`ConfigError` listing every problem."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{name}:{mark.line + 1}" if mark else name
+        raise ConfigError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    lines: dict[tuple[Any, ...], int] = {}
+    data = _build(node, (), lines) if node is not None else None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{name}: the project file must be a mapping with at least 'project:'")
+    try:
+        cfg = ProjectConfig.model_validate({**data, "base_dir": base_dir})
+    except ValidationError as err:
+        problems = _problems(err, name, lines)
+        raise ConfigError(
+            f"{name} has {len(problems)} problem(s):\n  " + "\n  ".join(problems), problems
+        ) from None
+    cfg._lines, cfg._file = lines, name
+    return cfg
+
+
+def find_config(path: str | Path | None = None) -> Path:
+    """The project file: ``path``, else ``segmint.yaml`` here or in a parent folder."""
+    if path is not None:
+        p = Path(path)
+        if p.is_dir():
+            p = p / DEFAULT_FILE
+        if not p.is_file():
+            raise ConfigError(f"{p}: no such project file (create one with `segmint init`)")
+        return p
+    here = Path.cwd()
+    for folder in (here, *here.parents):
+        if (folder / DEFAULT_FILE).is_file():
+            return folder / DEFAULT_FILE
+    raise ConfigError(
+        f"no {DEFAULT_FILE} in {here} or its parents: pass --config or run `segmint init`"
+    )
+
+
+def load_config(path: str | Path | None = None) -> ProjectConfig:
+    """Read and validate a project file (see :func:`find_config` for where it is looked for).
+
+    ``SEGMINT_WAREHOUSE`` in the environment overrides the file's ``warehouse``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "segmint.yaml").write_text("project: demo\\nsourcez: []\\n")
+    >>> try:
+    ...     load_config(d)
+    ... except ConfigError as e:
+    ...     print(e.problems[0])
+    segmint.yaml:2: sourcez: unknown key (did you mean 'sources'?)
+    """
+    file = find_config(path)
+    cfg = parse_config(file.read_text(encoding="utf-8"), base_dir=file.parent.resolve(), name=file.name)
+    override = Settings().warehouse
+    if override:
+        cfg = cfg.model_copy(update={"warehouse": override})
+    return cfg

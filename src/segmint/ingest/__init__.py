@@ -1,0 +1,13 @@
+"""Ingestion: read sources, validate and clean rows, quarantine bad ones, load the rest.
+
+>>> from segmint.ingest import ingest  # doctest: +SKIP
+>>> report = ingest(load_config("segmint.yaml"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from segmint.ingest._run import IngestReport, ingest, plan_files
+from segmint.ingest._stage import FileResult, stored_schema
+from segmint.ingest._vocab import fold, lookup
+
+__all__ = ["FileResult", "IngestReport", "fold", "ingest", "lookup", "plan_files", "stored_schema"]

@@ -1,0 +1,141 @@
+"""Unified ``orders`` and ``products`` tables, rebuilt after every ingest inside the engine.
+
+``orders`` holds every order a source listed (``order_records``) and every order only seen in
+order lines, with totals computed from the lines. ``products`` holds the catalogue
+(``product_records``) plus every product only seen in order lines, titled by its most
+frequent line title. Order lines without a timestamp or customer take them from their order.
+"""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+
+from segmint.schema import Col, T
+from segmint.sql import ident
+from segmint.warehouse import IbisWarehouse
+
+
+def derive_tables(wh: IbisWarehouse) -> dict[str, int]:
+    """Rebuild ``orders`` and ``products``; return their row counts."""
+    counts: dict[str, int] = {}
+    if wh.has_table(T.ORDER_LINES) and wh.has_table(T.ORDER_RECORDS):
+        _fill_lines_from_orders(wh)
+    orders = _orders(wh)
+    if orders is not None:
+        wh.write(T.ORDERS, orders)
+        counts[T.ORDERS] = wh.count(T.ORDERS)
+    products = _products(wh)
+    if products is not None:
+        wh.write(T.PRODUCTS, products)
+        counts[T.PRODUCTS] = wh.count(T.PRODUCTS)
+    return counts
+
+
+def _fill_lines_from_orders(wh: IbisWarehouse) -> None:
+    lines, rec = ident(T.ORDER_LINES), ident(T.ORDER_RECORDS)
+    for col in (Col.TS, Col.CUSTOMER_ID, Col.COUNTRY):
+        c = ident(col)
+        wh.execute(
+            f"UPDATE {lines} SET {c} = o.{c} FROM {rec} o "
+            f"WHERE {lines}.{ident(Col.ORDER_ID)} = o.{ident(Col.ORDER_ID)} "
+            f"AND {lines}.{c} IS NULL AND o.{c} IS NOT NULL"
+        )
+
+
+def _line_totals(lines: ir.Table) -> ir.Table:
+    amount = lines[Col.QUANTITY] * lines[Col.UNIT_PRICE].fill_null(0) - lines[
+        Col.DISCOUNT
+    ].fill_null(0)
+    return lines.group_by(Col.ORDER_ID).aggregate(
+        n_lines=lines.count(),
+        n_items=lines[Col.QUANTITY].sum(),
+        revenue=amount.sum(),
+        returned_value=amount.sum(where=lines[Col.IS_RETURN]),
+        all_returns=lines[Col.IS_RETURN].all(),
+        line_ts=lines[Col.TS].min(),
+        line_customer=lines[Col.CUSTOMER_ID].max(),
+        line_status=lines[Col.STATUS].max(),
+        line_country=lines[Col.COUNTRY].mode(),
+    )
+
+
+def _orders(wh: IbisWarehouse) -> ir.Table | None:
+    has_lines, has_rec = wh.has_table(T.ORDER_LINES), wh.has_table(T.ORDER_RECORDS)
+    if not (has_lines or has_rec):
+        return None
+    cols = [Col.ORDER_ID, Col.CUSTOMER_ID, Col.TS, Col.STATUS, Col.TOTAL, Col.CURRENCY,
+            Col.DISCOUNT, Col.CHANNEL, Col.COUNTRY]
+    if not has_lines:
+        rec = wh.table(T.ORDER_RECORDS)
+        return rec.select(*cols, origin=ibis.literal("source"))
+    totals = _line_totals(wh.table(T.ORDER_LINES))
+    derived_status = ibis.cases(
+        (totals.line_status.notnull(), totals.line_status),
+        (totals.all_returns, ibis.literal("returned")),
+        else_=ibis.literal("placed"),
+    )
+    from_lines = totals.select(
+        order_id=totals.order_id,
+        customer_id=totals.line_customer,
+        ts=totals.line_ts,
+        status=derived_status,
+        total=totals.revenue,
+        currency=ibis.null("string"),
+        discount=ibis.null("float64"),
+        channel=ibis.null("string"),
+        country=totals.line_country,
+        origin=ibis.literal("order_lines"),
+    )
+    if has_rec:
+        rec = wh.table(T.ORDER_RECORDS).select(*cols, origin=ibis.literal("source"))
+        only_lines = from_lines.anti_join(rec, Col.ORDER_ID)
+        base = rec.union(only_lines)
+    else:
+        base = from_lines
+    t = totals.select(
+        Col.ORDER_ID, "n_lines", "n_items", "revenue", "returned_value", "all_returns"
+    )
+    joined = base.left_join(t, Col.ORDER_ID).drop(f"{Col.ORDER_ID}_right")
+    return joined.mutate(
+        is_return=joined.all_returns.fill_null(False)
+        | joined[Col.STATUS].isin(["cancelled", "returned"]).fill_null(False)
+    ).drop("all_returns")
+
+
+def _products(wh: IbisWarehouse) -> ir.Table | None:
+    has_lines, has_rec = wh.has_table(T.ORDER_LINES), wh.has_table(T.PRODUCT_RECORDS)
+    if not (has_lines or has_rec):
+        return None
+    cols = [Col.PRODUCT_ID, Col.TITLE, Col.DESCRIPTION, Col.CATEGORY, Col.BRAND, Col.PRICE,
+            Col.IN_STOCK]
+    rec = wh.table(T.PRODUCT_RECORDS).select(*cols) if has_rec else None
+    if not has_lines:
+        assert rec is not None
+        return rec.mutate(origin=ibis.literal("source"))
+    lines = wh.table(T.ORDER_LINES)
+    stats = lines.group_by(Col.PRODUCT_ID).aggregate(
+        line_title=lines[Col.TITLE].mode(),
+        line_category=lines[Col.CATEGORY].mode(),
+        line_price=lines[Col.UNIT_PRICE].median(where=~lines[Col.IS_RETURN]),
+        units_sold=lines[Col.QUANTITY].sum(where=~lines[Col.IS_RETURN]),
+        n_orders=lines[Col.ORDER_ID].nunique(),
+    )
+    from_lines = stats.select(
+        product_id=stats.product_id,
+        title=stats.line_title,
+        description=ibis.null("string"),
+        category=stats.line_category,
+        brand=ibis.null("string"),
+        price=stats.line_price,
+        in_stock=ibis.null("boolean"),
+        origin=ibis.literal("order_lines"),
+    )
+    if rec is not None:
+        base = rec.mutate(origin=ibis.literal("source")).union(
+            from_lines.anti_join(rec, Col.PRODUCT_ID)
+        )
+    else:
+        base = from_lines
+    sales = stats.select(Col.PRODUCT_ID, "units_sold", "n_orders")
+    return base.left_join(sales, Col.PRODUCT_ID).drop(f"{Col.PRODUCT_ID}_right")

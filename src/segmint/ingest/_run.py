@@ -1,0 +1,211 @@
+"""``segmint ingest``: load every source of a project, then rebuild the unified tables.
+
+A run is idempotent: a file whose content (sha256) was loaded before is skipped, and rows are
+keyed, so re-delivered rows never duplicate. New files matching a source's glob are appended.
+A file that cannot be read fails alone; the run goes on and reports it.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from segmint.config import ProjectConfig, SourceConfig
+from segmint.errors import ConfigError
+from segmint.identity import IdentityResult, resolve_identities
+from segmint.ingest._derive import derive_tables
+from segmint.ingest._stage import FileLoader, FileResult, safe_tag
+from segmint.ingest._vocab import load_vocabulary
+from segmint.privacy import PiiCipher, load_master_key
+from segmint.profiles import build_profiles
+from segmint.schema import INPUT_TABLES, T
+from segmint.sources import expand, sha256
+from segmint.sql import lit
+from segmint.warehouse import IbisWarehouse, connect
+
+FILES_SCHEMA = {
+    "run_id": "VARCHAR",
+    "source": "VARCHAR",
+    "path": "VARCHAR",
+    "sha256": "VARCHAR",
+    "status": "VARCHAR",
+    "records": "BIGINT",
+    "loaded": "BIGINT",
+    "rejected": "BIGINT",
+    "duplicates": "BIGINT",
+    "message": "VARCHAR",
+    "ingested_at": "TIMESTAMP",
+}
+#: canonical tables first so that later sources can rely on earlier ones
+_ORDER = {name: i for i, name in enumerate(["customers", "products", "orders", "order_lines",
+                                            "events"])}
+
+Progress = Callable[[str, int, int], None]  # (label, done, total)
+
+
+@dataclass
+class IngestReport:
+    """Everything one run did; :mod:`segmint.report` renders it."""
+
+    run_id: str
+    project: str
+    warehouse: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    files: list[FileResult] = field(default_factory=list)
+    examples: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+    tables: dict[str, int] = field(default_factory=dict)
+    identity: IdentityResult = field(default_factory=IdentityResult)
+
+    def total(self, attr: str) -> int:
+        return sum(int(getattr(f, attr)) for f in self.files)
+
+    @property
+    def failed(self) -> list[FileResult]:
+        return [f for f in self.files if f.status == "failed"]
+
+    @property
+    def balanced(self) -> bool:
+        return all(f.balanced for f in self.files)
+
+
+def _sources_in_order(cfg: ProjectConfig) -> list[tuple[int, SourceConfig]]:
+    indexed = list(enumerate(cfg.sources))
+    return sorted(indexed, key=lambda p: (_ORDER.get(p[1].table, 99), p[0]))
+
+
+def plan_files(cfg: ProjectConfig) -> list[tuple[SourceConfig, list[Path]]]:
+    """Each source with the files it matches; a source matching none is a :class:`ConfigError`."""
+    out, problems = [], []
+    for i, src in _sources_in_order(cfg):
+        path = cfg.resolve(src.path)
+        files = expand(path)
+        if not files:
+            hint = ""
+            if "SEGMINT_DATA" in src.path:
+                hint = " (set SEGMINT_DATA to the folder holding the datasets; see README)"
+            problems.append(
+                f"{cfg.where(('sources', i, 'path'))}: sources[{i}].path: no file matches "
+                f"{path}{hint}"
+            )
+        out.append((src, files))
+    if problems:
+        raise ConfigError("\n".join(problems), problems)
+    return out
+
+
+def _maps_pii(cfg: ProjectConfig) -> bool:
+    for src in cfg.sources:
+        if not src.canonical:
+            continue
+        names = INPUT_TABLES[src.table].names
+        mapped = set(src.columns) if src.columns is not None else set(names)
+        if mapped & set(cfg.pii):
+            return True
+    return False
+
+
+def _staging(cfg: ProjectConfig) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB that reads and validates files; spills to disk past 1 GB."""
+    con = duckdb.connect()
+    tmp = cfg.home_dir / "tmp"
+    try:
+        tmp.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        tmp = Path(tempfile.mkdtemp(prefix="segmint-"))
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
+    con.execute("SET memory_limit = '1GB'")
+    con.execute(f"SET temp_directory = {lit(str(tmp))}")
+    load_vocabulary(con)
+    if _maps_pii(cfg):
+        PiiCipher(load_master_key()).register(con)
+    return con
+
+
+def _loaded_before(wh: IbisWarehouse, source: str, sha: str) -> bool:
+    if not wh.has_table(T.INGESTED_FILES):
+        return False
+    rows = wh.to_arrow(
+        wh.ibis.sql(
+            f"SELECT count(*) AS n FROM {T.INGESTED_FILES} WHERE source = {lit(source)} "
+            f"AND sha256 = {lit(sha)} AND status IN ('loaded', 'empty')"
+        )
+    )
+    return bool(rows["n"][0].as_py())
+
+
+def ingest(
+    cfg: ProjectConfig,
+    *,
+    force: bool = False,
+    progress: Progress | None = None,
+    warehouse: IbisWarehouse | None = None,
+) -> IngestReport:
+    """Load every source of ``cfg`` into the warehouse and rebuild the unified tables.
+
+    Parameters
+    ----------
+    cfg : the validated project.
+    force : re-read files already loaded (rows are still de-duplicated by key).
+    progress : called as ``progress(label, done, total)`` after each file.
+    warehouse : an open warehouse to use instead of ``cfg.warehouse``.
+    """
+    plan = plan_files(cfg)
+    staging = _staging(cfg)  # raises KeyMissingError before anything is written
+    wh = warehouse or connect(cfg.warehouse, cfg.base_dir)
+    now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    report = IngestReport(uuid.uuid4().hex[:12], cfg.project, cfg.warehouse, now)
+    loader = FileLoader(cfg, wh, staging, report.run_id, now)
+    total = sum(len(files) for _, files in plan)
+    done = 0
+    try:
+        wh.ensure_table(T.INGESTED_FILES, FILES_SCHEMA)
+        for src, files in plan:
+            for path in files:
+                sha = sha256(path)
+                if not force and _loaded_before(wh, src.name, sha):
+                    res = FileResult(src.name, str(path), sha, status="skipped",
+                                     message="already loaded (same content)")
+                else:
+                    res = loader.load(src, path, sha, safe_tag(f"{src.name}_{done}"))
+                    _record_file(wh, report.run_id, res, now)
+                report.files.append(res)
+                done += 1
+                if progress:
+                    progress(f"{src.name}: {path.name}", done, total)
+        report.examples = loader.examples
+        if progress:
+            progress("identities and profiles", done, total)
+        report.tables.update(derive_tables(wh))
+        report.identity = resolve_identities(wh, cfg.identity)
+        report.tables[T.CUSTOMERS] = build_profiles(wh)
+        for name in (T.EVENTS, T.ORDER_LINES, T.CUSTOMER_RECORDS, T.IDENTITIES, T.QUARANTINE):
+            if wh.has_table(name):
+                report.tables[name] = wh.count(name)
+    finally:
+        staging.close()
+        if warehouse is None:
+            wh.close()
+    report.finished_at = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    return report
+
+
+def _record_file(wh: IbisWarehouse, run_id: str, r: FileResult, now: datetime) -> None:
+    values = [run_id, r.source, r.path, r.sha256, r.status, r.records, r.loaded + r.updated,
+              r.rejected, r.duplicates + r.already_loaded, r.message[:2000], now]
+    wh.execute(
+        f"DELETE FROM {T.INGESTED_FILES} WHERE source = {lit(r.source)} AND "
+        f"sha256 = {lit(r.sha256)}"
+    )
+    wh.execute(
+        f"INSERT INTO {T.INGESTED_FILES} ({', '.join(FILES_SCHEMA)}) VALUES "
+        f"({', '.join(lit(v) for v in values)})"
+    )

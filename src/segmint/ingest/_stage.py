@@ -1,0 +1,264 @@
+"""Loading one source file: stage it, quarantine what fails, de-duplicate, write the rest.
+
+Every record of a file ends in exactly one bucket, and :class:`FileResult` keeps the sum:
+``records = loaded + already_loaded + duplicates + rejected`` (``rejected`` counts malformed
+lines too). Warnings (a value removed, the row kept) are counted apart in ``nullified``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from segmint.config import ProjectConfig, SourceConfig
+from segmint.errors import SchemaError, SourceError
+from segmint.ingest._plan import Plan, build_plan, custom_plan
+from segmint.schema import INPUT_TABLES, Col, T
+from segmint.sources import OpenedFile, open_file
+from segmint.sql import ident, lit
+from segmint.warehouse import IbisWarehouse
+
+LINEAGE = {
+    Col.ROW_KEY: "VARCHAR",
+    Col.SOURCE: "VARCHAR",
+    Col.RUN_ID: "VARCHAR",
+    Col.INGESTED_AT: "TIMESTAMP",
+}
+QUARANTINE_SCHEMA = {
+    "run_id": "VARCHAR",
+    "source": "VARCHAR",
+    "file": "VARCHAR",
+    "file_sha256": "VARCHAR",
+    "record": "BIGINT",
+    "rule": "VARCHAR",
+    "column_name": "VARCHAR",
+    "action": "VARCHAR",
+    "message": "VARCHAR",
+    "row": "VARCHAR",
+    "ingested_at": "TIMESTAMP",
+}
+EXAMPLES_PER_RULE = 5
+
+
+@dataclass
+class FileResult:
+    """What happened to one file; the counts add up to ``records``."""
+
+    source: str
+    path: str
+    sha256: str
+    status: str = "loaded"  # loaded | skipped | failed | empty
+    records: int = 0
+    loaded: int = 0
+    updated: int = 0
+    already_loaded: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    nullified: int = 0
+    message: str = ""
+    #: rule -> {"action": "rejected" | "nullified", "rows": n}
+    rules: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def balanced(self) -> bool:
+        return self.records == self.loaded + self.already_loaded + self.duplicates + self.rejected
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def stored_schema(cfg: ProjectConfig, table_name: str) -> dict[str, str]:
+    """Column -> DuckDB type of the warehouse table a canonical input table is stored in."""
+    table = INPUT_TABLES[table_name]
+    out: dict[str, str] = {}
+    for c in table.columns:
+        if c.name in cfg.pii:
+            out[f"{c.name}_hash"] = "VARCHAR"
+            out[f"{c.name}_enc"] = "VARCHAR"
+        else:
+            out[c.name] = {"string": "VARCHAR", "int": "BIGINT", "float": "DOUBLE",
+                           "bool": "BOOLEAN", "timestamp": "TIMESTAMP", "json": "VARCHAR"}[c.dtype]
+    if table_name == "order_lines":
+        out[Col.IS_RETURN] = "BOOLEAN"
+    return {**out, **LINEAGE}
+
+
+class FileLoader:
+    """Loads files of one run. ``staging`` is a DuckDB connection prepared by the runner."""
+
+    def __init__(
+        self, cfg: ProjectConfig, wh: IbisWarehouse, staging: Any, run_id: str, now: datetime
+    ) -> None:
+        self.cfg, self.wh, self.staging, self.run_id, self.now = cfg, wh, staging, run_id, now
+        self.examples: dict[tuple[str, str], list[dict[str, Any]]] = {}
+
+    def load(self, source: SourceConfig, path: Path, sha: str, tag: str) -> FileResult:
+        result = FileResult(source.name, str(path), sha)
+        opened: OpenedFile | None = None
+        try:
+            opened = open_file(self.staging, path, source.format, source.csv, tag)
+            plan = self._plan(source, opened)
+            self._stage(opened, plan)
+            self._quarantine(source, opened, result)
+            self._write(source, plan, result)
+        except SourceError as exc:
+            result.status = "empty" if "empty" in str(exc) or "no header" in str(exc) else "failed"
+            result.message = str(exc)
+        except SchemaError as exc:
+            result.status, result.message = "failed", str(exc)
+        finally:
+            if opened is not None:
+                self._drop_staging(opened)
+                opened.close()
+        return result
+
+    def _plan(self, source: SourceConfig, opened: OpenedFile) -> Plan:
+        if source.canonical:
+            table = INPUT_TABLES[source.table]
+            return build_plan(self.cfg, source, table, opened.columns, opened.sql, self.now)
+        return custom_plan(self.staging, source, opened)
+
+    def _stage(self, opened: OpenedFile, plan: Plan) -> None:
+        try:
+            self.staging.execute(f"CREATE OR REPLACE TEMP TABLE _stg AS {plan.sql}")
+        except Exception as exc:  # an {expr: ...} mapping or an unreadable line
+            msg = str(exc).strip().splitlines()[0]
+            if "Binder Error" in msg or "Parser Error" in msg or "Catalog Error" in msg:
+                raise SchemaError(f"{opened.path}: a column expression does not run: {msg}") \
+                    from None
+            raise SourceError(f"{opened.path}: cannot be read: {msg}") from None
+
+    # -- quarantine ----------------------------------------------------------------------
+    def _quarantine(self, source: SourceConfig, opened: OpenedFile, result: FileResult) -> None:
+        s = self.staging
+        result.records = s.execute("SELECT count(*) FROM _stg").fetchone()[0]
+        head = (
+            f"{lit(self.run_id)} AS run_id, {lit(source.name)} AS source, "
+            f"{lit(str(opened.path))} AS file, {lit(result.sha256)} AS file_sha256"
+        )
+        tail = f"{lit(self.now)} AS ingested_at"
+        parts = [
+            f"SELECT {head}, _rec AS record, _errors[1].rule AS rule, _errors[1].col AS column_name,"
+            f" 'rejected' AS action, array_to_string(list_transform(_errors, e -> e.message), '; ')"
+            f" AS message, _raw AS row, {tail} FROM _stg WHERE len(_errors) > 0",
+            f"SELECT {head}, _rec, w.rule, w.col, 'nullified', w.message, _raw, {tail} "
+            f"FROM (SELECT _rec, _raw, unnest(_warnings) AS w FROM _stg "
+            f"WHERE len(_errors) = 0 AND len(_warnings) > 0)",
+        ]
+        malformed = 0
+        if opened.rejects_table and _exists(s, opened.rejects_table):
+            malformed = s.execute(f"SELECT count(*) FROM {opened.rejects_table}").fetchone()[0]
+            parts.append(
+                f"SELECT {head}, line AS record, 'csv_malformed', NULL, 'rejected', "
+                f"'line ' || line || ': ' || error_message, "
+                f"json_object('line', csv_line), {tail} FROM {opened.rejects_table}"
+            )
+        s.execute(f"CREATE OR REPLACE TEMP TABLE _q AS {' UNION ALL '.join(parts)}")
+        counts = s.execute(
+            "SELECT rule, action, count(*) FROM _q GROUP BY ALL ORDER BY 3 DESC"
+        ).fetchall()
+        result.rules = {rule: {"action": a, "rows": n} for rule, a, n in counts}
+        result.rejected = sum(n for _r, a, n in counts if a == "rejected")
+        result.nullified = sum(n for _r, a, n in counts if a == "nullified")
+        result.records += malformed
+        for rule, _a, _n in counts:
+            rows = s.execute(
+                f"SELECT record, message, row FROM _q WHERE rule = {lit(rule)} "
+                f"ORDER BY record LIMIT {EXAMPLES_PER_RULE}"
+            ).fetchall()
+            self.examples.setdefault((source.name, rule), []).extend(
+                {"file": Path(opened.path).name, "record": r, "message": m, "row": row}
+                for r, m, row in rows
+            )
+        self.wh.ensure_table(T.QUARANTINE, QUARANTINE_SCHEMA)
+        self.wh.execute(
+            f"DELETE FROM {T.QUARANTINE} WHERE file_sha256 = {lit(result.sha256)} "
+            f"AND source = {lit(source.name)}"
+        )
+        if result.rejected or result.nullified:
+            self._copy("_q", "_q_in", T.QUARANTINE, list(QUARANTINE_SCHEMA))
+
+    # -- valid rows ----------------------------------------------------------------------
+    def _write(self, source: SourceConfig, plan: Plan, result: FileResult) -> None:
+        table = INPUT_TABLES.get(source.table)
+        upsert = table is not None and table.mode == "upsert"
+        order = "_rec"
+        if upsert:
+            ob = table.order_by if table and table.order_by in plan.stored else None
+            order = f"{ident(ob)} DESC NULLS LAST, _rec DESC" if ob else "_rec DESC"
+        cols = [*plan.stored, Col.ROW_KEY]
+        lineage = (
+            f"{lit(source.name)} AS {Col.SOURCE}, {lit(self.run_id)} AS {Col.RUN_ID}, "
+            f"{lit(self.now)} AS {Col.INGESTED_AT}"
+        )
+        self.staging.execute(
+            f"CREATE OR REPLACE TEMP TABLE _valid AS SELECT {', '.join(ident(c) for c in cols)}, "
+            f"{lineage} FROM _stg WHERE len(_errors) = 0 "
+            f"QUALIFY row_number() OVER (PARTITION BY {Col.ROW_KEY} ORDER BY {order}) = 1"
+        )
+        distinct = self.staging.execute("SELECT count(*) FROM _valid").fetchone()[0]
+        result.duplicates = result.records - result.rejected - distinct
+        target = table.stored_as if table else source.table
+        schema = stored_schema(self.cfg, source.table) if table else {**plan.dtypes, **LINEAGE}
+        self.wh.ensure_table(target, schema)
+        all_cols = [*cols, Col.SOURCE, Col.RUN_ID, Col.INGESTED_AT]
+        self._copy("_valid", "_incoming", None, all_cols)
+        names = ", ".join(ident(c) for c in all_cols)
+        tgt = ident(target)
+        if upsert:
+            # replace a stored row when the incoming one differs and is not older
+            ob = table.order_by if table and table.order_by in plan.stored else None
+            newer = (
+                f" AND NOT EXISTS (SELECT 1 FROM _incoming i WHERE i.{Col.ROW_KEY} = "
+                f"{tgt}.{Col.ROW_KEY} AND i.{ident(ob)} < {tgt}.{ident(ob)})"
+                if ob
+                else ""
+            )
+            result.updated = self.wh.execute(
+                f"DELETE FROM {tgt} WHERE {Col.ROW_KEY} IN (SELECT {Col.ROW_KEY} FROM _incoming)"
+                f" AND {_content(plan)} NOT IN (SELECT {_content(plan)} FROM _incoming){newer}"
+            )
+        inserted = self.wh.execute(
+            f"INSERT INTO {tgt} ({names}) SELECT {names} FROM _incoming i WHERE NOT EXISTS "
+            f"(SELECT 1 FROM {tgt} t WHERE t.{Col.ROW_KEY} = i.{Col.ROW_KEY})"
+        )
+        result.loaded = inserted
+        result.already_loaded = distinct - inserted
+        self.wh.execute("DROP TABLE IF EXISTS _incoming")
+
+    def _copy(self, staged: str, temp: str, target: str | None, cols: list[str]) -> None:
+        """Stream a staging table into the warehouse (as temp ``temp``, then into ``target``)."""
+        names = ", ".join(ident(c) for c in cols)
+        reader = self.staging.execute(f"SELECT {names} FROM {staged}").fetch_record_batch(100_000)
+        self.wh.import_arrow(temp, reader)
+        if target:
+            self.wh.execute(f"INSERT INTO {ident(target)} ({names}) SELECT {names} FROM {temp}")
+            self.wh.execute(f"DROP TABLE IF EXISTS {temp}")
+
+    def _drop_staging(self, opened: OpenedFile) -> None:
+        for t in ("_stg", "_q", "_valid", opened.rejects_table):
+            if t:
+                self.staging.execute(f"DROP TABLE IF EXISTS {t}")
+
+
+def _content(plan: Plan) -> str:
+    """A hash of a row's stored values (encrypted PII left out: its nonce is random)."""
+    cols = [c for c in plan.stored if not c.endswith("_enc")]
+    return "md5(concat_ws(chr(31), " + ", ".join(
+        f"coalesce(CAST({ident(c)} AS VARCHAR), '\\N')" for c in cols
+    ) + "))"
+
+
+def _exists(con: Any, name: str) -> bool:
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]
+        ).fetchone()[0]
+    )
+
+
+def safe_tag(text: str) -> str:
+    return re.sub(r"[^a-z0-9_]", "_", text.lower())[:40]

@@ -1,0 +1,108 @@
+"""Unified customer profiles: one row per person in the ``customers`` table.
+
+A profile merges the person's CRM records (the newest non-empty value of each attribute, by
+``updated_at``), their orders (count, net revenue after returns, first/last order) and their
+web behaviour (events, sessions, first/last visit), across every account and anonymous id
+identity resolution linked to them. Country falls back to the country they order from most.
+"""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+
+from segmint.identity import resolved
+from segmint.schema import Col, T
+from segmint.warehouse import IbisWarehouse
+
+_CRM_SKIP = {Col.CUSTOMER_ID, Col.UPDATED_AT, Col.ROW_KEY, Col.SOURCE, Col.RUN_ID,
+             Col.INGESTED_AT, "source_customer_id"}
+
+
+def _crm(wh: IbisWarehouse) -> ir.Table | None:
+    if not wh.has_table(T.CUSTOMER_RECORDS):
+        return None
+    rec = resolved(wh, T.CUSTOMER_RECORDS)
+    attrs = [c for c in rec.columns if c not in _CRM_SKIP]
+    order = rec[Col.UPDATED_AT].fill_null(ibis.timestamp("1970-01-01 00:00:00"))
+    aggs = {c: rec[c].argmax(order, where=rec[c].notnull()) for c in attrs}
+    return rec.group_by(Col.CUSTOMER_ID).aggregate(
+        **aggs,
+        n_accounts=rec.source_customer_id.nunique(),
+        crm_updated_at=rec[Col.UPDATED_AT].max(),
+    )
+
+
+def _orders(wh: IbisWarehouse) -> ir.Table | None:
+    if not wh.has_table(T.ORDERS):
+        return None
+    o = wh.table(T.ORDERS)
+    ids = wh.table(T.IDENTITIES)
+    ids = ids.filter(ids[Col.IDENTIFIER_TYPE] == Col.CUSTOMER_ID)
+    o = o.inner_join(ids, o[Col.CUSTOMER_ID] == ids[Col.IDENTIFIER]).select(
+        customer_id=ids[Col.CUSTOMER_ID],
+        ts=o[Col.TS],
+        revenue=o.revenue,
+        is_return=o.is_return,
+        country=o[Col.COUNTRY],
+    )
+    bought = ~o.is_return
+    return o.group_by(Col.CUSTOMER_ID).aggregate(
+        n_orders=o.count(where=bought),
+        n_returns=o.count(where=o.is_return),
+        revenue=o.revenue.sum().fill_null(0),
+        first_order_at=o.ts.min(where=bought),
+        last_order_at=o.ts.max(where=bought),
+        order_country=o[Col.COUNTRY].mode(),
+    )
+
+
+def _events(wh: IbisWarehouse) -> ir.Table | None:
+    if not wh.has_table(T.EVENTS):
+        return None
+    e = resolved(wh, T.EVENTS)
+    e = e.filter(e[Col.CUSTOMER_ID].notnull())
+    return e.group_by(Col.CUSTOMER_ID).aggregate(
+        n_events=e.count(),
+        n_sessions=e[Col.SESSION_ID].nunique(),
+        first_event_at=e[Col.TS].min(),
+        last_event_at=e[Col.TS].max(),
+        event_country=e[Col.COUNTRY].mode(),
+    )
+
+
+def build_profiles(wh: IbisWarehouse) -> int:
+    """Rebuild ``customers`` from identities, CRM records, orders and events; return its size."""
+    if not wh.has_table(T.IDENTITIES):
+        return 0
+    ids = wh.table(T.IDENTITIES)
+    base = ids.group_by(Col.CUSTOMER_ID).aggregate(
+        is_known=(ids[Col.IDENTIFIER_TYPE] == Col.CUSTOMER_ID).any(),
+        n_identifiers=ids.count(),
+        seen_first=ids[Col.FIRST_SEEN].min(),
+        seen_last=ids[Col.LAST_SEEN].max(),
+    )
+    profile = base
+    for part in (_crm(wh), _orders(wh), _events(wh)):
+        if part is not None:
+            profile = profile.left_join(part, Col.CUSTOMER_ID).drop(f"{Col.CUSTOMER_ID}_right")
+    cols = profile.columns
+    country = [profile[c] for c in (Col.COUNTRY, "order_country", "event_country") if c in cols]
+    firsts = [profile[c] for c in ("seen_first", Col.SIGNUP_AT, "first_order_at",
+                                   "first_event_at") if c in cols]
+    lasts = [profile[c] for c in ("seen_last", "last_order_at", "last_event_at") if c in cols]
+    out = profile.mutate(
+        **({Col.COUNTRY: ibis.coalesce(*country)} if country else {}),
+        first_seen=ibis.least(*firsts) if len(firsts) > 1 else firsts[0],
+        last_seen=ibis.greatest(*lasts) if len(lasts) > 1 else lasts[0],
+        updated_at=ibis.now().cast("timestamp"),
+    )
+    out = out.drop(*[c for c in ("order_country", "event_country", "seen_first", "seen_last")
+                     if c in out.columns])
+    for c in ("n_orders", "n_returns", "n_events", "n_sessions"):
+        if c in out.columns:
+            out = out.mutate(**{c: out[c].fill_null(0)})
+    if "revenue" in out.columns:
+        out = out.mutate(revenue=out.revenue.fill_null(0.0))
+    wh.write(T.CUSTOMERS, out.filter(out.is_known | (out.n_identifiers > 0)))
+    return wh.count(T.CUSTOMERS)

@@ -1,0 +1,7 @@
+"""Source readers: files (csv, csv.gz, parquet, ndjson, zip) exposed to the staging engine."""
+
+from __future__ import annotations
+
+from segmint.sources._files import OpenedFile, detect_format, expand, open_file, sha256
+
+__all__ = ["OpenedFile", "detect_format", "expand", "open_file", "sha256"]

@@ -1,0 +1,225 @@
+"""Finding and opening source files: csv (also .gz/.zst), parquet, ndjson, zip archives.
+
+A file is never loaded into Python memory: each is exposed to the staging DuckDB engine as a
+relation of text columns plus ``_rec`` (the record's position in the file), so validation sees
+exactly what was in the file. Files that cannot be read as declared (empty, binary, a
+spreadsheet, the wrong format) raise :class:`~segmint.errors.SourceError` naming the file and
+what was found instead.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import re
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from segmint.config import CsvOptions
+from segmint.errors import SourceError
+from segmint.sql import ident, lit
+
+_MAGIC = {
+    b"PAR1": "parquet",
+    b"PK\x03\x04": "zip",
+    b"\x1f\x8b": "gzip",
+    b"\x28\xb5\x2f\xfd": "zstd",
+    b"\xd0\xcf\x11\xe0": "an old Excel/Office document",
+    b"%PDF": "a PDF document",
+    b"\x89PNG": "a PNG image",
+}
+
+
+@dataclass
+class OpenedFile:
+    """A source file exposed to DuckDB as a relation of text columns and ``_rec``."""
+
+    path: Path
+    fmt: str
+    sql: str  # SELECT producing every column as VARCHAR, plus _rec BIGINT
+    columns: list[str]
+    rejects_table: str | None = None  # DuckDB table of malformed CSV lines, if any
+    read_path: Path | None = None  # the file actually read (a zip's extracted member)
+    cleanup: list[Path] = field(default_factory=list)
+
+    def close(self) -> None:
+        for p in self.cleanup:
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def expand(pattern: Path) -> list[Path]:
+    """Files matching ``pattern`` (a path or glob), sorted so ingestion order is stable."""
+    text = str(pattern)
+    if glob.has_magic(text):
+        return sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
+    return [pattern] if pattern.is_file() else []
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def detect_format(path: Path, declared: str | None) -> str:
+    """``csv``, ``parquet``, ``ndjson`` or ``zip`` from the declaration, name and content."""
+    with path.open("rb") as fh:
+        head = fh.read(8192)
+    if not head:
+        raise SourceError(f"{path}: the file is empty (0 bytes)")
+    magic = next((kind for m, kind in _MAGIC.items() if head.startswith(m)), None)
+    name = path.name.lower()
+    if magic == "zip":
+        if name.endswith((".xlsx", ".xlsm")) or b"xl/" in head:
+            raise SourceError(f"{path}: this is an Excel workbook, not CSV; export it as CSV")
+        return "zip"
+    if magic == "parquet":
+        return "parquet"
+    if magic in ("gzip", "zstd"):
+        return declared or _format_from_name(name.rsplit(".", 1)[0]) or "csv"
+    if magic is not None:
+        raise SourceError(f"{path}: this is {magic}, not a data file segmint can read")
+    nul = head.find(b"\x00")
+    if nul >= 0:
+        raise SourceError(f"{path}: binary data at byte {nul}: this is not a text CSV/NDJSON file")
+    fmt = declared or _format_from_name(name) or "csv"
+    if fmt == "parquet":
+        raise SourceError(f"{path}: declared parquet but the file is text")
+    return fmt
+
+
+def _format_from_name(name: str) -> str | None:
+    for suffix, fmt in ((".parquet", "parquet"), (".ndjson", "ndjson"), (".jsonl", "ndjson")):
+        if name.endswith(suffix):
+            return fmt
+    if name.endswith(".json"):
+        return "ndjson"
+    if name.endswith((".csv", ".tsv", ".txt")):
+        return "csv"
+    return None
+
+
+def open_file(con: Any, path: Path, declared: str | None, csv: CsvOptions, tag: str) -> OpenedFile:
+    """Expose ``path`` to the DuckDB connection ``con``; ``tag`` names its temp objects."""
+    fmt = detect_format(path, declared)
+    if fmt == "zip":
+        return _open_zip(con, path, declared, csv, tag)
+    if fmt == "parquet":
+        return _open_parquet(con, path)
+    if fmt == "ndjson":
+        return _open_ndjson(con, path, tag)
+    return _open_csv(con, path, csv, tag)
+
+
+def _open_zip(con: Any, path: Path, declared: str | None, csv: CsvOptions, tag: str) -> OpenedFile:
+    with zipfile.ZipFile(path) as zf:
+        members = [m for m in zf.infolist() if not m.is_dir() and not m.filename.startswith("__")]
+        if len(members) != 1:
+            names = ", ".join(m.filename for m in members[:5])
+            raise SourceError(f"{path}: a zip source must hold exactly one file, it holds: {names}")
+        tmp = Path(tempfile.mkdtemp(prefix="segmint-zip-"))
+        target = tmp / Path(members[0].filename).name
+        with zf.open(members[0]) as src, target.open("wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)  # streamed to disk, never held in memory
+    opened = open_file(con, target, declared, csv, tag)
+    opened.path, opened.read_path = path, target
+    opened.cleanup.append(tmp)
+    return opened
+
+
+def _csv_args(csv: CsvOptions) -> str:
+    args = [
+        "all_varchar=true",
+        f"header={'true' if csv.header else 'false'}",
+        "null_padding=false",
+        "strict_mode=true",
+        f"skip={csv.skip}",
+        f"encoding={lit(csv.encoding)}",
+    ]
+    if csv.delimiter is not None:
+        args.append(f"delim={lit(csv.delimiter)}")
+    if csv.quote is not None:
+        args.append(f"quote={lit(csv.quote)}")
+    return ", ".join(args)
+
+
+def _open_csv(con: Any, path: Path, csv: CsvOptions, tag: str) -> OpenedFile:
+    rejects = f"_rejects_{tag}"
+    scans = f"_rejscan_{tag}"
+    reader = (
+        f"read_csv({lit(str(path))}, {_csv_args(csv)}, store_rejects=true, "
+        f"rejects_table={lit(rejects)}, rejects_scan={lit(scans)})"
+    )
+    try:
+        cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
+    except Exception as exc:  # duckdb raises several types; the message is what matters
+        raise SourceError(f"{path}: cannot be read as CSV: {_first_line(exc)}") from None
+    if not cols or cols == ["column0"] and _only_blank(path):
+        raise SourceError(f"{path}: the file has no header and no rows")
+    select = ", ".join(ident(c) for c in cols)
+    sql = f"SELECT {select}, row_number() OVER () AS _rec FROM {reader}"
+    return OpenedFile(path, "csv", sql, cols, rejects_table=rejects)
+
+
+def _only_blank(path: Path) -> bool:
+    with path.open("rb") as fh:
+        return not fh.read(4096).strip()
+
+
+def _open_parquet(con: Any, path: Path) -> OpenedFile:
+    reader = f"read_parquet({lit(str(path))}, file_row_number=true)"
+    try:
+        desc = con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()
+    except Exception as exc:
+        raise SourceError(f"{path}: cannot be read as Parquet: {_first_line(exc)}") from None
+    cols = [r[0] for r in desc if r[0] != "file_row_number"]
+    nested = {r[0] for r in desc if re.match(r"(STRUCT|MAP|.*\[\])", str(r[1]))}
+    exprs = [
+        f"to_json({ident(c)})::VARCHAR AS {ident(c)}"
+        if c in nested
+        else f"CAST({ident(c)} AS VARCHAR) AS {ident(c)}"
+        for c in cols
+    ]
+    sql = f"SELECT {', '.join(exprs)}, file_row_number + 1 AS _rec FROM {reader}"
+    return OpenedFile(path, "parquet", sql, cols)
+
+
+def _open_ndjson(con: Any, path: Path, tag: str) -> OpenedFile:
+    # Read each line as text so one malformed line is quarantined, not fatal to the file.
+    lines = (
+        f"read_csv({lit(str(path))}, columns={{'_line': 'VARCHAR'}}, header=false, "
+        f"delim={lit(chr(1))}, quote='', escape='', auto_detect=false)"
+    )
+    base = f"SELECT _line, row_number() OVER () AS _rec FROM {lines} WHERE trim(_line) <> ''"
+    try:
+        keys = con.execute(
+            f"SELECT DISTINCT unnest(json_keys(_line)) FROM (SELECT _line FROM ({base}) "
+            f"WHERE json_valid(_line) LIMIT 10000)"
+        ).fetchall()
+    except Exception as exc:
+        raise SourceError(f"{path}: cannot be read as NDJSON: {_first_line(exc)}") from None
+    cols = sorted(k[0] for k in keys)
+    if not cols:
+        raise SourceError(f"{path}: no JSON object found in the first lines: is it NDJSON?")
+    exprs = [f"json_extract_string(_line, {lit('$.' + _json_key(c))}) AS {ident(c)}" for c in cols]
+    view = f"_ndjson_{tag}"
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS {base}")
+    sql = (
+        f"SELECT {', '.join(exprs)}, _rec, NOT json_valid(_line) AS _malformed, "
+        f"_line AS _text FROM {view}"
+    )
+    return OpenedFile(path, "ndjson", sql, cols)
+
+
+def _json_key(name: str) -> str:
+    return '"' + name.replace('"', '\\"') + '"'
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
