@@ -22,8 +22,8 @@ import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
-    PrivateAttr,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -371,7 +371,9 @@ def load_config(path: str | Path | None = None) -> ProjectConfig:
     segmint.yaml:2: sourcez: unknown key (did you mean 'sources'?)
     """
     file = find_config(path)
-    cfg = parse_config(file.read_text(encoding="utf-8"), base_dir=file.parent.resolve(), name=file.name)
+    cfg = parse_config(
+        file.read_text(encoding="utf-8"), base_dir=file.parent.resolve(), name=file.name
+    )
     override = Settings().warehouse
     if override:
         cfg = cfg.model_copy(update={"warehouse": override})

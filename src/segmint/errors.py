@@ -35,6 +35,10 @@ class SourceError(Terminal):
     """A source file cannot be read (empty, not text, not the declared format)."""
 
 
+class NotFoundError(Terminal):
+    """A customer, table or object that was asked for does not exist."""
+
+
 class KeyMissingError(ConfigError):
     """PII must be encrypted but no key is configured."""
 

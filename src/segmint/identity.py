@@ -32,14 +32,25 @@ from segmint.warehouse import IbisWarehouse
 
 #: per input table: the identifier columns a row may carry (the hashed form for PII)
 _ID_SOURCES: dict[str, tuple[str, ...]] = {
-    T.CUSTOMER_RECORDS: (Col.CUSTOMER_ID, Col.CRM_ID, Col.PERSON_ID, Col.ANONYMOUS_ID,
-                         Col.DEVICE_ID, Col.EMAIL, Col.PHONE),
+    T.CUSTOMER_RECORDS: (
+        Col.CUSTOMER_ID,
+        Col.CRM_ID,
+        Col.PERSON_ID,
+        Col.ANONYMOUS_ID,
+        Col.DEVICE_ID,
+        Col.EMAIL,
+        Col.PHONE,
+    ),
     T.EVENTS: (Col.CUSTOMER_ID, Col.ANONYMOUS_ID, Col.DEVICE_ID),
     T.ORDER_RECORDS: (Col.CUSTOMER_ID,),
     T.ORDER_LINES: (Col.CUSTOMER_ID,),
 }
-_TS = {T.CUSTOMER_RECORDS: Col.SIGNUP_AT, T.EVENTS: Col.TS, T.ORDER_RECORDS: Col.TS,
-       T.ORDER_LINES: Col.TS}
+_TS = {
+    T.CUSTOMER_RECORDS: Col.SIGNUP_AT,
+    T.EVENTS: Col.TS,
+    T.ORDER_RECORDS: Col.TS,
+    T.ORDER_LINES: Col.TS,
+}
 
 
 @dataclass
@@ -82,8 +93,9 @@ def _node_sql(wh: IbisWarehouse) -> tuple[str, str]:
         for i, (typ_a, col_a) in enumerate(cols):
             for typ_b, col_b in cols[i + 1 :]:
                 earlier = [f"{ident(c)} IS NULL" for _, c in cols[:i]]
-                cond = " AND ".join([*earlier, f"{ident(col_a)} IS NOT NULL",
-                                     f"{ident(col_b)} IS NOT NULL"])
+                cond = " AND ".join(
+                    [*earlier, f"{ident(col_a)} IS NOT NULL", f"{ident(col_b)} IS NOT NULL"]
+                )
                 edges.append(
                     f"SELECT DISTINCT {lit(typ_a)} AS ta, {ident(col_a)} AS va, {lit(typ_b)} "
                     f"AS tb, {ident(col_b)} AS vb FROM {ident(table)} WHERE {cond}"
@@ -203,8 +215,11 @@ def resolved(wh: IbisWarehouse, table: str):  # type: ignore[no-untyped-def]
     ids = wh.table(T.IDENTITIES)
     t = t.rename(source_customer_id=Col.CUSTOMER_ID)
     out = t
-    order = [c for c in (Col.CUSTOMER_ID, Col.ANONYMOUS_ID, Col.DEVICE_ID)
-             if (c == Col.CUSTOMER_ID and "source_customer_id" in t.columns) or c in t.columns]
+    order = [
+        c
+        for c in (Col.CUSTOMER_ID, Col.ANONYMOUS_ID, Col.DEVICE_ID)
+        if (c == Col.CUSTOMER_ID and "source_customer_id" in t.columns) or c in t.columns
+    ]
     joined_cols = []
     for i, typ in enumerate(order):
         col = "source_customer_id" if typ == Col.CUSTOMER_ID else typ
@@ -215,8 +230,10 @@ def resolved(wh: IbisWarehouse, table: str):  # type: ignore[no-untyped-def]
         joined_cols.append(f"_c{i}")
     import ibis
 
-    cid = ibis.coalesce(*[out[c] for c in joined_cols]) if len(joined_cols) > 1 else out[
-        joined_cols[0]
-    ]
+    cid = (
+        ibis.coalesce(*[out[c] for c in joined_cols])
+        if len(joined_cols) > 1
+        else out[joined_cols[0]]
+    )
     drop = [c for c in out.columns if c.startswith(("_k", "_c")) and c[2:].isdigit()]
     return out.mutate(customer_id=cid).drop(*drop)

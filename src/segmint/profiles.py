@@ -8,15 +8,26 @@ identity resolution linked to them. Country falls back to the country they order
 
 from __future__ import annotations
 
+from typing import Any
+
 import ibis
 import ibis.expr.types as ir
 
+from segmint.config import ProjectConfig
+from segmint.errors import NotFoundError
 from segmint.identity import resolved
 from segmint.schema import Col, T
-from segmint.warehouse import IbisWarehouse
+from segmint.warehouse import IbisWarehouse, connect
 
-_CRM_SKIP = {Col.CUSTOMER_ID, Col.UPDATED_AT, Col.ROW_KEY, Col.SOURCE, Col.RUN_ID,
-             Col.INGESTED_AT, "source_customer_id"}
+_CRM_SKIP = {
+    Col.CUSTOMER_ID,
+    Col.UPDATED_AT,
+    Col.ROW_KEY,
+    Col.SOURCE,
+    Col.RUN_ID,
+    Col.INGESTED_AT,
+    "source_customer_id",
+}
 
 
 def _crm(wh: IbisWarehouse) -> ir.Table | None:
@@ -88,8 +99,11 @@ def build_profiles(wh: IbisWarehouse) -> int:
             profile = profile.left_join(part, Col.CUSTOMER_ID).drop(f"{Col.CUSTOMER_ID}_right")
     cols = profile.columns
     country = [profile[c] for c in (Col.COUNTRY, "order_country", "event_country") if c in cols]
-    firsts = [profile[c] for c in ("seen_first", Col.SIGNUP_AT, "first_order_at",
-                                   "first_event_at") if c in cols]
+    firsts = [
+        profile[c]
+        for c in ("seen_first", Col.SIGNUP_AT, "first_order_at", "first_event_at")
+        if c in cols
+    ]
     lasts = [profile[c] for c in ("seen_last", "last_order_at", "last_event_at") if c in cols]
     out = profile.mutate(
         **({Col.COUNTRY: ibis.coalesce(*country)} if country else {}),
@@ -97,8 +111,13 @@ def build_profiles(wh: IbisWarehouse) -> int:
         last_seen=ibis.greatest(*lasts) if len(lasts) > 1 else lasts[0],
         updated_at=ibis.now().cast("timestamp"),
     )
-    out = out.drop(*[c for c in ("order_country", "event_country", "seen_first", "seen_last")
-                     if c in out.columns])
+    out = out.drop(
+        *[
+            c
+            for c in ("order_country", "event_country", "seen_first", "seen_last")
+            if c in out.columns
+        ]
+    )
     for c in ("n_orders", "n_returns", "n_events", "n_sessions"):
         if c in out.columns:
             out = out.mutate(**{c: out[c].fill_null(0)})
@@ -106,3 +125,85 @@ def build_profiles(wh: IbisWarehouse) -> int:
         out = out.mutate(revenue=out.revenue.fill_null(0.0))
     wh.write(T.CUSTOMERS, out.filter(out.is_known | (out.n_identifiers > 0)))
     return wh.count(T.CUSTOMERS)
+
+
+def customer_summary(cfg: ProjectConfig, top: int = 10) -> dict[str, Any]:
+    """Counts, top countries and top customers of the unified profiles."""
+    with connect(cfg.warehouse, cfg.base_dir) as wh:
+        if not wh.has_table(T.CUSTOMERS):
+            raise NotFoundError("no customers table yet: run `segmint ingest` first")
+        c = wh.table(T.CUSTOMERS)
+        has_orders = "n_orders" in c.columns
+        counts = wh.to_arrow(
+            c.aggregate(
+                customers=c.count(),
+                known=c.count(where=c.is_known),
+                merged=c.n_accounts.sum(where=c.n_accounts > 1)
+                if "n_accounts" in c.columns
+                else ibis.literal(0),
+                merged_into=c.count(where=c.n_accounts > 1)
+                if "n_accounts" in c.columns
+                else ibis.literal(0),
+            )
+        ).to_pylist()[0]
+        orders = c.n_orders if has_orders else ibis.literal(0)
+        revenue = c.revenue if has_orders else ibis.literal(0.0)
+        m = c.mutate(_o=orders, _r=revenue)
+        countries = (
+            m.group_by(Col.COUNTRY)
+            .aggregate(customers=m.count(), orders=m._o.sum(), revenue=m._r.sum())
+            .order_by(ibis.desc("customers"))
+            .limit(top)
+        )
+        summary = {
+            **{k: int(v or 0) for k, v in counts.items()},
+            "countries": wh.to_arrow(countries).to_pylist(),
+            "top": [],
+        }
+        summary["anonymous"] = summary["customers"] - summary["known"]
+        if has_orders:
+            cols = [
+                Col.CUSTOMER_ID,
+                Col.COUNTRY,
+                "n_orders",
+                "n_returns",
+                "revenue",
+                "last_order_at",
+            ]
+            summary["top"] = wh.to_arrow(
+                c.select(*cols).order_by(ibis.desc("revenue")).limit(top)
+            ).to_pylist()
+    return summary
+
+
+def customer_profile(cfg: ProjectConfig, identifier: str) -> dict[str, Any]:
+    """The profile of the person any of whose identifiers equals ``identifier``.
+
+    An e-mail or phone is looked up through its keyed hash, so it is never compared in clear.
+    """
+    with connect(cfg.warehouse, cfg.base_dir) as wh:
+        if not wh.has_table(T.IDENTITIES):
+            raise NotFoundError("no identities yet: run `segmint ingest` first")
+        ids = wh.table(T.IDENTITIES)
+        candidates = [identifier]
+        if "@" in identifier and Col.EMAIL in cfg.pii:
+            from segmint.privacy import PiiCipher, load_master_key
+
+            candidates.append(PiiCipher(load_master_key()).hash(identifier.strip().lower()))
+        hit = wh.to_arrow(
+            ids.filter(ids[Col.IDENTIFIER].isin(candidates) | (ids[Col.CUSTOMER_ID] == identifier))
+            .select(Col.CUSTOMER_ID)
+            .distinct()
+        )[Col.CUSTOMER_ID].to_pylist()
+        if not hit:
+            raise NotFoundError(f"no customer has the identifier {identifier!r}")
+        cid = hit[0]
+        profile = wh.to_arrow(
+            wh.table(T.CUSTOMERS).filter(ibis._[Col.CUSTOMER_ID] == cid)
+        ).to_pylist()
+        links = wh.to_arrow(
+            ids.filter(ids[Col.CUSTOMER_ID] == cid).order_by(Col.IDENTIFIER_TYPE)
+        ).to_pylist()
+    out = profile[0] if profile else {Col.CUSTOMER_ID: cid}
+    out["identifiers"] = [{k: v for k, v in link.items() if k != Col.CUSTOMER_ID} for link in links]
+    return out

@@ -6,8 +6,19 @@
 
 from __future__ import annotations
 
-from segmint.ingest._run import IngestReport, ingest, plan_files
+from segmint.ingest._quarantine import quarantined
+from segmint.ingest._run import IngestReport, check_sources, ingest, plan_files
 from segmint.ingest._stage import FileResult, stored_schema
 from segmint.ingest._vocab import fold, lookup
 
-__all__ = ["FileResult", "IngestReport", "fold", "ingest", "lookup", "plan_files", "stored_schema"]
+__all__ = [
+    "FileResult",
+    "IngestReport",
+    "check_sources",
+    "fold",
+    "ingest",
+    "lookup",
+    "plan_files",
+    "quarantined",
+    "stored_schema",
+]

@@ -64,8 +64,17 @@ def _orders(wh: IbisWarehouse) -> ir.Table | None:
     has_lines, has_rec = wh.has_table(T.ORDER_LINES), wh.has_table(T.ORDER_RECORDS)
     if not (has_lines or has_rec):
         return None
-    cols = [Col.ORDER_ID, Col.CUSTOMER_ID, Col.TS, Col.STATUS, Col.TOTAL, Col.CURRENCY,
-            Col.DISCOUNT, Col.CHANNEL, Col.COUNTRY]
+    cols = [
+        Col.ORDER_ID,
+        Col.CUSTOMER_ID,
+        Col.TS,
+        Col.STATUS,
+        Col.TOTAL,
+        Col.CURRENCY,
+        Col.DISCOUNT,
+        Col.CHANNEL,
+        Col.COUNTRY,
+    ]
     if not has_lines:
         rec = wh.table(T.ORDER_RECORDS)
         return rec.select(*cols, origin=ibis.literal("source"))
@@ -107,8 +116,15 @@ def _products(wh: IbisWarehouse) -> ir.Table | None:
     has_lines, has_rec = wh.has_table(T.ORDER_LINES), wh.has_table(T.PRODUCT_RECORDS)
     if not (has_lines or has_rec):
         return None
-    cols = [Col.PRODUCT_ID, Col.TITLE, Col.DESCRIPTION, Col.CATEGORY, Col.BRAND, Col.PRICE,
-            Col.IN_STOCK]
+    cols = [
+        Col.PRODUCT_ID,
+        Col.TITLE,
+        Col.DESCRIPTION,
+        Col.CATEGORY,
+        Col.BRAND,
+        Col.PRICE,
+        Col.IN_STOCK,
+    ]
     rec = wh.table(T.PRODUCT_RECORDS).select(*cols) if has_rec else None
     if not has_lines:
         assert rec is not None

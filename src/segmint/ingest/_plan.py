@@ -61,9 +61,7 @@ def _mapping(source: SourceConfig, table: Table, file_columns: list[str]) -> dic
     """Canonical column -> SQL text expression over the file's columns."""
     if source.columns is None:  # same names as the canonical columns
         lowered = {c.lower(): c for c in file_columns}
-        spec: dict[str, str | ColumnExpr] = {
-            c: lowered[c] for c in table.names if c in lowered
-        }
+        spec: dict[str, str | ColumnExpr] = {c: lowered[c] for c in table.names if c in lowered}
     else:
         spec = dict(source.columns)
     out: dict[str, str] = {}
@@ -274,19 +272,37 @@ class _Builder:
             if col.kind in ("email", "phone"):
                 what = "an e-mail address" if col.kind == "email" else "a phone number"
                 self._finding(
-                    f"{name}_format", "format", f"NOT {ident(name + '__ok')}",
-                    lit(f"{name} is not {what} (value encrypted in the quarantine row)"), name,
+                    f"{name}_format",
+                    "format",
+                    f"NOT {ident(name + '__ok')}",
+                    lit(f"{name} is not {what} (value encrypted in the quarantine row)"),
+                    name,
                 )
             return
         if col.required:
-            self._finding(f"{name}_required", "required", f"{v} IS NULL",
-                          lit(f"{name} is required but empty"), None)
+            self._finding(
+                f"{name}_required",
+                "required",
+                f"{v} IS NULL",
+                lit(f"{name} is required but empty"),
+                None,
+            )
         if col.dtype != "string":
-            what = {"int": "an integer", "float": "a number", "bool": "true/false",
-                    "timestamp": "a timestamp", "json": "JSON"}.get(col.dtype)
+            what = {
+                "int": "an integer",
+                "float": "a number",
+                "bool": "true/false",
+                "timestamp": "a timestamp",
+                "json": "JSON",
+            }.get(col.dtype)
             if what:
-                self._finding(f"{name}_type", "type", f"{v} IS NOT NULL AND {t} IS NULL",
-                              f"{lit(name + '=')} || {shown} || {lit(' is not ' + what)}", None)
+                self._finding(
+                    f"{name}_type",
+                    "type",
+                    f"{v} IS NOT NULL AND {t} IS NULL",
+                    f"{lit(name + '=')} || {shown} || {lit(' is not ' + what)}",
+                    None,
+                )
         if col.min is not None or col.max is not None:
             lo = f"{t} < {col.min}" if col.min is not None else "FALSE"
             hi = f"{t} > {col.max}" if col.max is not None else "FALSE"
@@ -296,36 +312,68 @@ class _Builder:
                 bounds = f" is above the maximum {_num(col.max)}"
             else:
                 bounds = f" is outside {_num(col.min)}..{_num(col.max)}"
-            self._finding(col.rule_range, "range", f"({lo} OR {hi})",
-                          f"{lit(name + '=')} || {t} || {lit(bounds)}", None)
+            self._finding(
+                col.rule_range,
+                "range",
+                f"({lo} OR {hi})",
+                f"{lit(name + '=')} || {t} || {lit(bounds)}",
+                None,
+            )
         if col.dtype == "timestamp":
             late = self.now + timedelta(days=1)
-            self._finding(f"{name}_future", "future", f"{t} > {lit(late)}",
-                          f"{lit(name + '=')} || {t} || {lit(' is in the future')}", None)
-            self._finding(f"{name}_too_old", "too_old", f"{t} < {lit(EARLIEST)}",
-                          f"{lit(name + '=')} || {t} || {lit(' is before 1990-01-01')}", None)
+            self._finding(
+                f"{name}_future",
+                "future",
+                f"{t} > {lit(late)}",
+                f"{lit(name + '=')} || {t} || {lit(' is in the future')}",
+                None,
+            )
+            self._finding(
+                f"{name}_too_old",
+                "too_old",
+                f"{t} < {lit(EARLIEST)}",
+                f"{lit(name + '=')} || {t} || {lit(' is before 1990-01-01')}",
+                None,
+            )
         self._vocab_checks(col, v, t, shown)
 
     def _vocab_checks(self, col: Column, v: str, t: str, shown: str) -> None:
         name = col.name
         unknown = f"{v} IS NOT NULL AND NOT f_{name}"
         if col.kind == "country":
-            self._finding(f"{name}_unknown", "unknown", unknown,
-                          f"{lit(name + '=')} || {shown} || ' is not an ISO 3166 country'", name)
+            self._finding(
+                f"{name}_unknown",
+                "unknown",
+                unknown,
+                f"{lit(name + '=')} || {shown} || ' is not an ISO 3166 country'",
+                name,
+            )
         elif col.kind in ("gender", "device"):
-            self._finding(f"{name}_vocabulary", "vocabulary", unknown,
-                          f"{lit(name + '=')} || {shown} || {lit(' is not a known ' + name)}",
-                          name)
+            self._finding(
+                f"{name}_vocabulary",
+                "vocabulary",
+                unknown,
+                f"{lit(name + '=')} || {shown} || {lit(' is not a known ' + name)}",
+                name,
+            )
         elif col.kind in ("event_type", "order_status"):
             hint = f"; map it under sources.{self.source.name}.values.{name}"
-            self._finding(f"{name}_allowed", "allowed", unknown,
-                          f"{lit(name + '=')} || {shown} || {lit(' is not allowed' + hint)}",
-                          None)
+            self._finding(
+                f"{name}_allowed",
+                "allowed",
+                unknown,
+                f"{lit(name + '=')} || {shown} || {lit(' is not allowed' + hint)}",
+                None,
+            )
         elif col.kind in ("email", "phone"):  # not declared PII: checked in clear
             norm = self._normalized(col, v)
-            self._finding(f"{name}_format", "format",
-                          f"{v} IS NOT NULL AND NOT ({self._format_ok(col, norm)})",
-                          f"{lit(name + '=')} || {shown} || ' is not well formed'", name)
+            self._finding(
+                f"{name}_format",
+                "format",
+                f"{v} IS NOT NULL AND NOT ({self._format_ok(col, norm)})",
+                f"{lit(name + '=')} || {shown} || ' is not well formed'",
+                name,
+            )
 
     # -- final -------------------------------------------------------------------------
     def _final(self, col: Column) -> list[tuple[str, str, str]]:
@@ -333,10 +381,16 @@ class _Builder:
         if col.name in self.pii:
             nulled = f"NOT {ident(col.name + '__ok')}" if col.name in self.nullified else "FALSE"
             return [
-                (f"CASE WHEN {nulled} THEN NULL ELSE {ident(col.name + '__hash')} END",
-                 f"{col.name}_hash", "VARCHAR"),
-                (f"CASE WHEN {nulled} THEN NULL ELSE {ident(col.name + '__enc')} END",
-                 f"{col.name}_enc", "VARCHAR"),
+                (
+                    f"CASE WHEN {nulled} THEN NULL ELSE {ident(col.name + '__hash')} END",
+                    f"{col.name}_hash",
+                    "VARCHAR",
+                ),
+                (
+                    f"CASE WHEN {nulled} THEN NULL ELSE {ident(col.name + '__enc')} END",
+                    f"{col.name}_enc",
+                    "VARCHAR",
+                ),
             ]
         expr = f"t_{col.name}"
         conds = self.nullified.get(col.name)
@@ -359,14 +413,21 @@ class _Builder:
             out.append((f"coalesce({' OR '.join(conds)}, FALSE)", Col.IS_RETURN, "BOOLEAN"))
             if prefix and Col.STATUS not in names:
                 out.append(
-                    (f"CASE WHEN starts_with(t_{Col.ORDER_ID}, {lit(prefix)}) THEN 'cancelled' END",
-                     Col.STATUS, "VARCHAR")
+                    (
+                        f"CASE WHEN starts_with(t_{Col.ORDER_ID}, {lit(prefix)}) THEN 'cancelled' END",
+                        Col.STATUS,
+                        "VARCHAR",
+                    )
                 )
         if self.table.name == "orders" and prefix:
             status = f"t_{Col.STATUS}" if Col.STATUS in names else "NULL"
             out = [
-                (f"CASE WHEN starts_with(t_{Col.ORDER_ID}, {lit(prefix)}) THEN 'cancelled' "
-                 f"ELSE {status} END", Col.STATUS, "VARCHAR")
+                (
+                    f"CASE WHEN starts_with(t_{Col.ORDER_ID}, {lit(prefix)}) THEN 'cancelled' "
+                    f"ELSE {status} END",
+                    Col.STATUS,
+                    "VARCHAR",
+                )
             ]
         return out
 
@@ -381,19 +442,35 @@ class _Builder:
         if self.table.one_of:
             present = [c for c in self.table.one_of if c in self.mapping]
             cond = " AND ".join(f"v_{c} IS NULL" for c in present)
-            self._finding("identity_required", "identity_required", cond,
-                          lit(f"no identity: {' and '.join(present)} are all empty"), None)
+            self._finding(
+                "identity_required",
+                "identity_required",
+                cond,
+                lit(f"no identity: {' and '.join(present)} are all empty"),
+                None,
+            )
         if "_malformed" in file_sql:
-            self._finding("json_malformed", "malformed", "_malformed",
-                          "'line is not a JSON object: ' || left(_text, 200)", None)
+            self._finding(
+                "json_malformed",
+                "malformed",
+                "_malformed",
+                "'line is not a JSON object: ' || left(_text, 200)",
+                None,
+            )
         finals = [f for col in self.columns for f in self._final(col)]
         derived = self._derived(finals)
         finals = [f for f in finals if f[1] not in {d[1] for d in derived}] + derived
         key = self._row_key(finals)
-        errors = f"list_filter([{', '.join(self.errors)}], e -> e IS NOT NULL)" if self.errors \
+        errors = (
+            f"list_filter([{', '.join(self.errors)}], e -> e IS NOT NULL)"
+            if self.errors
             else "[]::STRUCT(rule VARCHAR, col VARCHAR, message VARCHAR)[]"
-        warnings = f"list_filter([{', '.join(self.warnings)}], e -> e IS NOT NULL)" \
-            if self.warnings else "[]::STRUCT(rule VARCHAR, col VARCHAR, message VARCHAR)[]"
+        )
+        warnings = (
+            f"list_filter([{', '.join(self.warnings)}], e -> e IS NOT NULL)"
+            if self.warnings
+            else "[]::STRUCT(rule VARCHAR, col VARCHAR, message VARCHAR)[]"
+        )
         typed_sql = ", ".join(typed) if typed else "NULL AS _none"
         select = ", ".join(f"{e} AS {ident(n)}" for e, n, _ in finals)
         sql = (
@@ -483,7 +560,9 @@ def custom_plan(con: object, source: SourceConfig, opened: object) -> Plan:
                 f"sources[{source.name}]: '{name}' (in required/key) is not one of its "
                 f"columns: {', '.join(mapping)}"
             )
-    dtypes = {t: types.get(src.strip('"').replace('""', '"'), "VARCHAR") for t, src in mapping.items()}
+    dtypes = {
+        t: types.get(src.strip('"').replace('""', '"'), "VARCHAR") for t, src in mapping.items()
+    }
     errors, finals, rules = [], [], []
     for t, expr in mapping.items():
         v = _clean(expr)
@@ -504,9 +583,11 @@ def custom_plan(con: object, source: SourceConfig, opened: object) -> Plan:
                 f"col := NULL, message := {lit(t + ' is required but empty')}) END"
             )
     key_cols = source.key or list(mapping)
-    key = "md5(concat_ws(chr(31), " + ", ".join(
-        f"coalesce(CAST({ident(k)} AS VARCHAR), '\\N')" for k in key_cols
-    ) + "))"
+    key = (
+        "md5(concat_ws(chr(31), "
+        + ", ".join(f"coalesce(CAST({ident(k)} AS VARCHAR), '\\N')" for k in key_cols)
+        + "))"
+    )
     pairs = ", ".join(f"{lit(c)}, {ident(c)}" for c in opened.columns)
     err = (
         f"list_filter([{', '.join(errors)}], e -> e IS NOT NULL)"
@@ -540,8 +621,11 @@ def _sniff_types(con: object, opened: object) -> dict[str, str]:
     out = {}
     for name, dtype, *_ in rows:
         d = str(dtype)
-        out[name] = ("BIGINT" if d == "INTEGER" else "DOUBLE" if d == "FLOAT" else d) \
-            if d in simple else "VARCHAR"
+        out[name] = (
+            ("BIGINT" if d == "INTEGER" else "DOUBLE" if d == "FLOAT" else d)
+            if d in simple
+            else "VARCHAR"
+        )
     return out
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 
 from segmint.config import ProjectConfig, SourceConfig
-from segmint.errors import ConfigError
+from segmint.errors import ConfigError, KeyMissingError
 from segmint.identity import IdentityResult, resolve_identities
 from segmint.ingest._derive import derive_tables
 from segmint.ingest._stage import FileLoader, FileResult, safe_tag
@@ -44,8 +44,9 @@ FILES_SCHEMA = {
     "ingested_at": "TIMESTAMP",
 }
 #: canonical tables first so that later sources can rely on earlier ones
-_ORDER = {name: i for i, name in enumerate(["customers", "products", "orders", "order_lines",
-                                            "events"])}
+_ORDER = {
+    name: i for i, name in enumerate(["customers", "products", "orders", "order_lines", "events"])
+}
 
 Progress = Callable[[str, int, int], None]  # (label, done, total)
 
@@ -112,7 +113,7 @@ def _maps_pii(cfg: ProjectConfig) -> bool:
     return False
 
 
-def _staging(cfg: ProjectConfig) -> duckdb.DuckDBPyConnection:
+def _staging(cfg: ProjectConfig, key: bytes | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB that reads and validates files; spills to disk past 1 GB."""
     con = duckdb.connect()
     tmp = cfg.home_dir / "tmp"
@@ -126,7 +127,7 @@ def _staging(cfg: ProjectConfig) -> duckdb.DuckDBPyConnection:
     con.execute(f"SET temp_directory = {lit(str(tmp))}")
     load_vocabulary(con)
     if _maps_pii(cfg):
-        PiiCipher(load_master_key()).register(con)
+        PiiCipher(key or load_master_key()).register(con)
     return con
 
 
@@ -172,8 +173,13 @@ def ingest(
             for path in files:
                 sha = sha256(path)
                 if not force and _loaded_before(wh, src.name, sha):
-                    res = FileResult(src.name, str(path), sha, status="skipped",
-                                     message="already loaded (same content)")
+                    res = FileResult(
+                        src.name,
+                        str(path),
+                        sha,
+                        status="skipped",
+                        message="already loaded (same content)",
+                    )
                 else:
                     res = loader.load(src, path, sha, safe_tag(f"{src.name}_{done}"))
                     _record_file(wh, report.run_id, res, now)
@@ -199,8 +205,19 @@ def ingest(
 
 
 def _record_file(wh: IbisWarehouse, run_id: str, r: FileResult, now: datetime) -> None:
-    values = [run_id, r.source, r.path, r.sha256, r.status, r.records, r.loaded + r.updated,
-              r.rejected, r.duplicates + r.already_loaded, r.message[:2000], now]
+    values = [
+        run_id,
+        r.source,
+        r.path,
+        r.sha256,
+        r.status,
+        r.records,
+        r.loaded + r.updated,
+        r.rejected,
+        r.duplicates + r.already_loaded,
+        r.message[:2000],
+        now,
+    ]
     wh.execute(
         f"DELETE FROM {T.INGESTED_FILES} WHERE source = {lit(r.source)} AND "
         f"sha256 = {lit(r.sha256)}"
@@ -209,3 +226,51 @@ def _record_file(wh: IbisWarehouse, run_id: str, r: FileResult, now: datetime) -
         f"INSERT INTO {T.INGESTED_FILES} ({', '.join(FILES_SCHEMA)}) VALUES "
         f"({', '.join(lit(v) for v in values)})"
     )
+
+
+def check_sources(cfg: ProjectConfig) -> list[str]:
+    """Problems found by opening each source's files and mapping their columns (no writes).
+
+    Each problem names the project-file line of the source, so `segmint validate` can point
+    at what to fix before a run.
+    """
+    from segmint.errors import SchemaError, SourceError
+    from segmint.ingest._plan import build_plan, custom_plan
+    from segmint.sources import open_file
+
+    try:
+        plan = plan_files(cfg)
+    except ConfigError as exc:
+        return exc.problems
+    problems = []
+    try:
+        staging = _staging(cfg)
+    except KeyMissingError as exc:
+        problems.append(str(exc))
+        staging = _staging(cfg, key=bytes(32))  # checks the mappings all the same
+    index = {s.name: i for i, s in enumerate(cfg.sources)}
+    try:
+        for src, files in plan:
+            where = cfg.where(("sources", index[src.name], "columns"))
+            for n, path in enumerate(files):
+                try:
+                    opened = open_file(staging, path, src.format, src.csv, f"chk{n}")
+                    try:
+                        if src.canonical:
+                            build_plan(
+                                cfg,
+                                src,
+                                INPUT_TABLES[src.table],
+                                opened.columns,
+                                opened.sql,
+                                datetime.now(UTC),
+                            )
+                        else:
+                            custom_plan(staging, src, opened)
+                    finally:
+                        opened.close()
+                except (SourceError, SchemaError) as exc:
+                    problems.append(f"{where}: {exc}")
+    finally:
+        staging.close()
+    return problems

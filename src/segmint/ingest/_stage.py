@@ -79,8 +79,14 @@ def stored_schema(cfg: ProjectConfig, table_name: str) -> dict[str, str]:
             out[f"{c.name}_hash"] = "VARCHAR"
             out[f"{c.name}_enc"] = "VARCHAR"
         else:
-            out[c.name] = {"string": "VARCHAR", "int": "BIGINT", "float": "DOUBLE",
-                           "bool": "BOOLEAN", "timestamp": "TIMESTAMP", "json": "VARCHAR"}[c.dtype]
+            out[c.name] = {
+                "string": "VARCHAR",
+                "int": "BIGINT",
+                "float": "DOUBLE",
+                "bool": "BOOLEAN",
+                "timestamp": "TIMESTAMP",
+                "json": "VARCHAR",
+            }[c.dtype]
     if table_name == "order_lines":
         out[Col.IS_RETURN] = "BOOLEAN"
     return {**out, **LINEAGE}
@@ -127,8 +133,9 @@ class FileLoader:
         except Exception as exc:  # an {expr: ...} mapping or an unreadable line
             msg = str(exc).strip().splitlines()[0]
             if "Binder Error" in msg or "Parser Error" in msg or "Catalog Error" in msg:
-                raise SchemaError(f"{opened.path}: a column expression does not run: {msg}") \
-                    from None
+                raise SchemaError(
+                    f"{opened.path}: a column expression does not run: {msg}"
+                ) from None
             raise SourceError(f"{opened.path}: cannot be read: {msg}") from None
 
     # -- quarantine ----------------------------------------------------------------------
@@ -247,16 +254,18 @@ class FileLoader:
 def _content(plan: Plan) -> str:
     """A hash of a row's stored values (encrypted PII left out: its nonce is random)."""
     cols = [c for c in plan.stored if not c.endswith("_enc")]
-    return "md5(concat_ws(chr(31), " + ", ".join(
-        f"coalesce(CAST({ident(c)} AS VARCHAR), '\\N')" for c in cols
-    ) + "))"
+    return (
+        "md5(concat_ws(chr(31), "
+        + ", ".join(f"coalesce(CAST({ident(c)} AS VARCHAR), '\\N')" for c in cols)
+        + "))"
+    )
 
 
 def _exists(con: Any, name: str) -> bool:
     return bool(
-        con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]
-        ).fetchone()[0]
+        con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]).fetchone()[
+            0
+        ]
     )
 
 

@@ -35,8 +35,17 @@ def fold(text: str) -> str:
 
 # Names real exports use that ISO 3166 does not list, or lists differently.
 _COUNTRY_ALIASES = {
-    "GB": ["UK", "U.K.", "Great Britain", "Britain", "England", "Scotland", "Wales",
-           "Northern Ireland", "United Kingdom of Great Britain"],
+    "GB": [
+        "UK",
+        "U.K.",
+        "Great Britain",
+        "Britain",
+        "England",
+        "Scotland",
+        "Wales",
+        "Northern Ireland",
+        "United Kingdom of Great Britain",
+    ],
     "IE": ["EIRE", "Éire", "Republic of Ireland"],
     "ZA": ["RSA", "Republic of South Africa"],
     "US": ["USA", "U.S.", "America", "United States of America", "United States"],
@@ -84,19 +93,54 @@ _COUNTRY_ALIASES = {
 }
 
 _GENDER = {
-    "female": ["f", "female", "w", "woman", "women", "frau", "femme", "mujer", "weiblich", "girl",
-               "mrs", "ms", "miss"],
+    "female": [
+        "f",
+        "female",
+        "w",
+        "woman",
+        "women",
+        "frau",
+        "femme",
+        "mujer",
+        "weiblich",
+        "girl",
+        "mrs",
+        "ms",
+        "miss",
+    ],
     "male": ["m", "male", "man", "men", "herr", "homme", "hombre", "mannlich", "boy", "mr"],
     "other": ["other", "diverse", "divers", "d", "x", "nonbinary", "nb", "genderqueer"],
 }
 _GENDER_NULLS = ["u", "unknown", "prefernottosay", "notspecified", "unspecified", "na"]
 
 _DEVICE = {
-    "mobile": ["mobile", "phone", "smartphone", "iphone", "android", "ios", "mobileweb", "mobileapp",
-               "app", "cell", "handheld", "mob"],
+    "mobile": [
+        "mobile",
+        "phone",
+        "smartphone",
+        "iphone",
+        "android",
+        "ios",
+        "mobileweb",
+        "mobileapp",
+        "app",
+        "cell",
+        "handheld",
+        "mob",
+    ],
     "tablet": ["tablet", "ipad", "androidtablet", "tab"],
-    "desktop": ["desktop", "pc", "computer", "laptop", "mac", "macos", "windows", "linux",
-                "notebook", "desktopweb"],
+    "desktop": [
+        "desktop",
+        "pc",
+        "computer",
+        "laptop",
+        "mac",
+        "macos",
+        "windows",
+        "linux",
+        "notebook",
+        "desktopweb",
+    ],
     "other": ["other", "tv", "smarttv", "console", "bot", "wearable"],
 }
 
@@ -113,8 +157,16 @@ _CHANNEL = {
 
 _EVENT_TYPE_ALIASES = {
     "page_view": ["pageview", "page", "view", "pv", "screenview", "screen"],
-    "product_view": ["productview", "viewitem", "viewproduct", "detail", "productdetail",
-                     "itemview", "pdp", "product"],
+    "product_view": [
+        "productview",
+        "viewitem",
+        "viewproduct",
+        "detail",
+        "productdetail",
+        "itemview",
+        "pdp",
+        "product",
+    ],
     "search": ["search", "searchquery", "query"],
     "add_to_cart": ["addtocart", "cart", "addtobasket", "add", "atc", "basketadd", "cartadd"],
     "remove_from_cart": ["removefromcart", "removefrombasket", "cartremove", "remove"],
@@ -135,8 +187,17 @@ _ORDER_STATUS = {
     "shipped": ["shipped", "dispatched", "intransit", "sent"],
     "delivered": ["delivered", "received"],
     "completed": ["completed", "complete", "closed", "fulfilled", "done"],
-    "cancelled": ["cancelled", "canceled", "cancel", "void", "voided", "unavailable", "failed",
-                  "rejected", "declined"],
+    "cancelled": [
+        "cancelled",
+        "canceled",
+        "cancel",
+        "void",
+        "voided",
+        "unavailable",
+        "failed",
+        "rejected",
+        "declined",
+    ],
     "returned": ["returned", "refunded", "return", "refund", "chargeback"],
 }
 
@@ -155,8 +216,13 @@ def vocabulary_rows() -> tuple[tuple[str, str, str | None], ...]:
             rows[("country", fold(name))] = code
     for name in COUNTRY_NULLS:
         rows[("country", fold(name))] = None
-    for kind, table in (("gender", _GENDER), ("device", _DEVICE), ("channel", _CHANNEL),
-                        ("event_type", _EVENT_TYPE_ALIASES), ("order_status", _ORDER_STATUS)):
+    for kind, table in (
+        ("gender", _GENDER),
+        ("device", _DEVICE),
+        ("channel", _CHANNEL),
+        ("event_type", _EVENT_TYPE_ALIASES),
+        ("order_status", _ORDER_STATUS),
+    ):
         for value, names in table.items():
             for name in [value, *names]:
                 rows[(kind, fold(name))] = value

@@ -142,9 +142,7 @@ class PiiCipher:
             type="arrow",
             side_effects=True,  # random nonces: never fold or cache
         )
-        con.create_function(
-            "segmint_hmac", self.hash_array, [varchar], varchar, type="arrow"
-        )
+        con.create_function("segmint_hmac", self.hash_array, [varchar], varchar, type="arrow")
 
 
 def _map2(values: Iterable[Any], columns: Iterable[Any], fn: Any) -> list[str | None]:

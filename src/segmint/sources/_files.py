@@ -160,7 +160,7 @@ def _open_csv(con: Any, path: Path, csv: CsvOptions, tag: str) -> OpenedFile:
         cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
     except Exception as exc:  # duckdb raises several types; the message is what matters
         raise SourceError(f"{path}: cannot be read as CSV: {_first_line(exc)}") from None
-    if not cols or cols == ["column0"] and _only_blank(path):
+    if not cols or (cols == ["column0"] and _only_blank(path)):
         raise SourceError(f"{path}: the file has no header and no rows")
     select = ", ".join(ident(c) for c in cols)
     sql = f"SELECT {select}, row_number() OVER () AS _rec FROM {reader}"

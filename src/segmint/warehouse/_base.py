@@ -69,7 +69,9 @@ class IbisWarehouse:
         have = set(self.table(name).columns)
         for c, t in schema.items():
             if c not in have:
-                self.execute(f"ALTER TABLE {ident(name)} ADD COLUMN {ident(c)} {self.type_names[t]}")
+                self.execute(
+                    f"ALTER TABLE {ident(name)} ADD COLUMN {ident(c)} {self.type_names[t]}"
+                )
 
     def write(self, name: str, expr: ibis.Table) -> None:
         """Create or replace ``name`` from an expression, computed inside the engine."""

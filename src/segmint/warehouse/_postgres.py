@@ -48,8 +48,12 @@ class PostgresWarehouse(IbisWarehouse):
         }
         try:
             boot = psycopg.connect(
-                host=kwargs["host"], port=kwargs["port"], user=kwargs["user"],
-                password=kwargs["password"], dbname=kwargs["database"], autocommit=True,
+                host=kwargs["host"],
+                port=kwargs["port"],
+                user=kwargs["user"],
+                password=kwargs["password"],
+                dbname=kwargs["database"],
+                autocommit=True,
                 connect_timeout=5,
             )
         except psycopg.OperationalError as exc:
@@ -86,9 +90,10 @@ class PostgresWarehouse(IbisWarehouse):
         batches = data.to_batches() if isinstance(data, pa.Table) else data
         total = 0
         names = ", ".join(ident(f.name) for f in schema)
-        with self.raw.cursor() as cur, cur.copy(
-            f"COPY {ident(name)} ({names}) FROM STDIN WITH (FORMAT csv)"
-        ) as copy:
+        with (
+            self.raw.cursor() as cur,
+            cur.copy(f"COPY {ident(name)} ({names}) FROM STDIN WITH (FORMAT csv)") as copy,
+        ):
             for batch in batches:
                 if batch.num_rows == 0:
                     continue

@@ -1,0 +1,288 @@
+"""The ``segmint`` command. Thin: it parses arguments, calls the library and formats results."""
+
+from __future__ import annotations
+
+import json
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from segmint.config import DEFAULT_FILE, ProjectConfig, load_config
+from segmint.errors import SegmintError
+
+app = typer.Typer(
+    help="segmint: customer segmentation and personalization from your shop's data.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+keys_app = typer.Typer(help="Manage the key that encrypts PII.", no_args_is_help=True)
+customers_app = typer.Typer(help="Look at unified customer profiles.", no_args_is_help=False)
+app.add_typer(keys_app, name="keys")
+app.add_typer(customers_app, name="customers")
+console = Console()
+err = Console(stderr=True)
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help=f"Project file (default: ./{DEFAULT_FILE} or a parent's)."),
+]
+
+
+def _fail(exc: SegmintError) -> None:
+    err.print(f"[red]error:[/] {exc}")
+    raise typer.Exit(2)
+
+
+def _config(path: Path | None) -> ProjectConfig:
+    try:
+        return load_config(path)
+    except SegmintError as exc:
+        _fail(exc)
+        raise  # unreachable: _fail exits
+
+
+@app.command()
+def init(
+    folder: Annotated[Path, typer.Argument(help="Where to write segmint.yaml.")] = Path("."),
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented starter segmint.yaml."""
+    target = folder / DEFAULT_FILE
+    if target.exists() and not force:
+        err.print(f"[red]error:[/] {target} exists (use --force to overwrite)")
+        raise typer.Exit(2)
+    folder.mkdir(parents=True, exist_ok=True)
+    text = resources.files("segmint").joinpath("templates/segmint.yaml").read_text("utf-8")
+    target.write_text(text, encoding="utf-8")
+    console.print(f"wrote {target}; edit its sources, then run `segmint validate`.")
+    console.print(
+        "PII columns need a key: `segmint keys generate > segmint.key` and "
+        "`export SEGMINT_KEY_FILE=$PWD/segmint.key` (keep the key out of version control)."
+    )
+
+
+@app.command()
+def validate(config: ConfigOpt = None) -> None:
+    """Check the project file and every source's files and column mappings."""
+    from segmint.ingest import check_sources
+
+    cfg = _config(config)
+    problems = check_sources(cfg)
+    if problems:
+        for p in problems:
+            err.print(f"[red]✗[/] {p}")
+        raise typer.Exit(1)
+    console.print(f"[green]✓[/] {cfg.project}: {len(cfg.sources)} source(s) look right.")
+
+
+@app.command()
+def ingest(
+    config: ConfigOpt = None,
+    force: Annotated[bool, typer.Option(help="Re-read files already loaded.")] = False,
+) -> None:
+    """Load every source, quarantine bad rows, rebuild identities and customer profiles."""
+    from segmint.ingest import ingest as run
+    from segmint.report import print_report, write_reports
+
+    cfg = _config(config)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("ingesting", total=None)
+
+        def progress(label: str, done: int, total: int) -> None:
+            bar.update(task, description=label, completed=done, total=total)
+
+        try:
+            report = run(cfg, force=force, progress=progress)
+        except SegmintError as exc:
+            bar.stop()
+            _fail(exc)
+            return
+    print_report(report, console)
+    json_path, html_path = write_reports(report, cfg.home_dir / "reports")
+    console.print(f"report: {html_path}  (JSON: {json_path})")
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def rules() -> None:
+    """List the data-quality rule kinds, their default action and meaning."""
+    from segmint.schema import RULES
+
+    table = Table(title="Rules (a concrete rule is <column>_<kind>, e.g. age_range)")
+    for col in ("kind", "default action", "meaning"):
+        table.add_column(col)
+    for kind, (action, meaning) in RULES.items():
+        table.add_row(kind, action, meaning)
+    console.print(table)
+
+
+@app.command()
+def tables(config: ConfigOpt = None) -> None:
+    """List the warehouse's tables with their row counts."""
+    from segmint.warehouse import connect
+
+    cfg = _config(config)
+    with connect(cfg.warehouse, cfg.base_dir) as wh:
+        table = Table(title=f"Warehouse {cfg.warehouse}")
+        table.add_column("table")
+        table.add_column("rows", justify="right")
+        for name in sorted(wh.list_tables()):
+            table.add_row(name, f"{wh.count(name):,}")
+    console.print(table)
+
+
+@app.command()
+def quarantine(
+    config: ConfigOpt = None,
+    rule: Annotated[str | None, typer.Option(help="Only this rule.")] = None,
+    source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
+    limit: Annotated[int, typer.Option(help="Rows to show.")] = 20,
+) -> None:
+    """Show quarantined rows: the rule, the message and the original row."""
+    from segmint.ingest import quarantined
+
+    cfg = _config(config)
+    rows = quarantined(cfg, rule=rule, source=source, limit=limit)
+    table = Table(title="Quarantine")
+    for col in ("source", "record", "rule", "action", "message", "row"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(
+            r["source"], str(r["record"]), r["rule"], r["action"], r["message"], r["row"] or ""
+        )
+    console.print(table)
+
+
+@customers_app.callback(invoke_without_command=True)
+def customers(ctx: typer.Context, config: ConfigOpt = None) -> None:
+    """Summarize the unified customer profiles."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from segmint.profiles import customer_summary
+
+    cfg = _config(config)
+    s = customer_summary(cfg)
+    console.print(
+        f"[bold]{s['customers']:,}[/] customers ({s['known']:,} with an account, "
+        f"{s['anonymous']:,} anonymous visitors); {s['merged']:,} accounts merged into "
+        f"{s['merged_into']:,} people."
+    )
+    table = Table(title="Top countries")
+    for col in ("country", "customers", "orders", "net revenue"):
+        table.add_column(col, justify="left" if col == "country" else "right")
+    for r in s["countries"]:
+        table.add_row(
+            r["country"] or "(unknown)",
+            f"{r['customers']:,}",
+            f"{r['orders']:,}",
+            f"{r['revenue']:,.2f}",
+        )
+    console.print(table)
+    if s["top"]:
+        top = Table(title="Top customers by net revenue")
+        for col in ("customer_id", "country", "orders", "returns", "net revenue", "last order"):
+            top.add_column(col)
+        for r in s["top"]:
+            top.add_row(
+                r["customer_id"],
+                r["country"] or "",
+                str(r["n_orders"]),
+                str(r["n_returns"]),
+                f"{r['revenue']:,.2f}",
+                str(r["last_order_at"]),
+            )
+        console.print(top)
+
+
+@customers_app.command("show")
+def customers_show(
+    customer_id: Annotated[str, typer.Argument(help="Any identifier of the person.")],
+    config: ConfigOpt = None,
+) -> None:
+    """Show one profile and every identifier linked to it."""
+    from segmint.profiles import customer_profile
+
+    cfg = _config(config)
+    try:
+        profile = customer_profile(cfg, customer_id)
+    except SegmintError as exc:
+        _fail(exc)
+        return
+    console.print_json(json.dumps(profile, default=str))
+
+
+@keys_app.command("generate")
+def keys_generate(
+    out: Annotated[Path | None, typer.Option(help="Write to this file (mode 600).")] = None,
+) -> None:
+    """Print (or write) a new 256-bit key for PII encryption."""
+    from segmint.privacy import generate_key, write_key_file
+
+    if out is None:
+        sys.stdout.write(generate_key() + "\n")
+        return
+    if out.exists():
+        err.print(f"[red]error:[/] {out} exists; segmint never overwrites a key")
+        raise typer.Exit(2)
+    write_key_file(out)
+    console.print(f"wrote {out}; now `export SEGMINT_KEY_FILE={out.resolve()}`")
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Option(help="Folder to write the shop into.")] = Path("shop"),
+    customers: Annotated[int, typer.Option(help="Number of customers.")] = 1000,
+    days: Annotated[int, typer.Option(help="Days of history.")] = 90,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    events: Annotated[int | None, typer.Option(help="Target number of events.")] = None,
+    dirty_rate: Annotated[float, typer.Option(help="Share of deliberately dirty rows.")] = 0.01,
+) -> None:
+    """Write a synthetic shop (CRM, catalogue, events, orders) with a ready segmint.yaml."""
+    from segmint.generate import generate_shop
+
+    with Progress(
+        TextColumn("generating"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("generating", total=None)
+        shop = generate_shop(
+            out,
+            customers=customers,
+            days=days,
+            seed=seed,
+            events=events,
+            dirty_rate=dirty_rate,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    table = Table(title=f"Synthetic shop in {shop.out_dir}")
+    table.add_column("file kind")
+    table.add_column("rows", justify="right")
+    for kind, n in shop.counts.items():
+        table.add_row(kind, f"{n:,}")
+    console.print(table)
+    console.print(f"project file: {shop.config_path}; next: segmint ingest -c {shop.config_path}")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,8 @@
+"""Reports people read: the ingest data-quality report (JSON, HTML with charts, Rich)."""
+
+from __future__ import annotations
+
+from segmint.report._charts import bar_chart_svg
+from segmint.report._ingest import print_report, render_html, report_dict, write_reports
+
+__all__ = ["bar_chart_svg", "print_report", "render_html", "report_dict", "write_reports"]

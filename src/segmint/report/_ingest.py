@@ -1,0 +1,171 @@
+"""The data-quality report of an ingest run: JSON, a self-contained HTML page, Rich tables.
+
+Per source and rule it shows how many rows were set aside (rejected) or had a value removed
+(nullified), with example rows, and per file the sum that accounts for every input row.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from rich.console import Console
+from rich.table import Table
+
+from segmint.ingest import IngestReport
+from segmint.report._charts import bar_chart_svg
+from segmint.schema import RULES
+
+
+def report_dict(report: IngestReport) -> dict[str, Any]:
+    """The report as plain JSON-ready data."""
+    sources: dict[str, dict[str, Any]] = {}
+    for f in report.files:
+        s = sources.setdefault(
+            f.source,
+            {
+                "files": 0,
+                "records": 0,
+                "loaded": 0,
+                "duplicates": 0,
+                "rejected": 0,
+                "nullified": 0,
+                "skipped_files": 0,
+                "failed_files": 0,
+                "rules": {},
+            },
+        )
+        s["files"] += 1
+        s["records"] += f.records
+        s["loaded"] += f.loaded + f.updated
+        s["duplicates"] += f.duplicates + f.already_loaded
+        s["rejected"] += f.rejected
+        s["nullified"] += f.nullified
+        s["skipped_files"] += f.status == "skipped"
+        s["failed_files"] += f.status == "failed"
+        for rule, info in f.rules.items():
+            r = s["rules"].setdefault(
+                rule,
+                {"action": info["action"], "rows": 0, "meaning": _meaning(rule), "examples": []},
+            )
+            r["rows"] += info["rows"]
+    for (source, rule), examples in report.examples.items():
+        if source in sources and rule in sources[source]["rules"]:
+            sources[source]["rules"][rule]["examples"] = examples[:5]
+    totals = {k: report.total(k) for k in ("records", "rejected", "nullified")}
+    totals["loaded"] = report.total("loaded") + report.total("updated")
+    totals["duplicates"] = report.total("duplicates") + report.total("already_loaded")
+    return {
+        "run_id": report.run_id,
+        "project": report.project,
+        "warehouse": report.warehouse,
+        "started_at": _iso(report.started_at),
+        "finished_at": _iso(report.finished_at),
+        "balanced": report.balanced,
+        "totals": totals,
+        "sources": sources,
+        "files": [f.as_dict() for f in report.files],
+        "tables": report.tables,
+        "identity": asdict(report.identity),
+    }
+
+
+def _meaning(rule: str) -> str:
+    for kind, (_action, meaning) in RULES.items():
+        if rule == kind or rule.endswith("_" + kind):
+            return meaning
+    return ""
+
+
+def _iso(ts: datetime | None) -> str | None:
+    return ts.isoformat() + "Z" if ts else None
+
+
+def write_reports(report: IngestReport, folder: Path) -> tuple[Path, Path]:
+    """Write ``ingest-<run>.json`` and ``.html`` (and ``latest`` copies) under ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data = report_dict(report)
+    json_text = json.dumps(data, indent=2, default=str)
+    html_text = render_html(data)
+    stem = folder / f"ingest-{report.run_id}"
+    for path, text in (
+        (stem.with_suffix(".json"), json_text),
+        (stem.with_suffix(".html"), html_text),
+        (folder / "ingest-latest.json", json_text),
+        (folder / "ingest-latest.html", html_text),
+    ):
+        path.write_text(text, encoding="utf-8")
+    return stem.with_suffix(".json"), stem.with_suffix(".html")
+
+
+def render_html(data: dict[str, Any]) -> str:
+    """A single HTML page with no external assets (charts inlined as SVG)."""
+    env = Environment(
+        loader=PackageLoader("segmint.report", "templates"),
+        autoescape=select_autoescape(["html"]),
+    )
+    bars = [
+        {"rule": f"{src}: {rule}", "rows": info["rows"], "action": info["action"]}
+        for src, s in data["sources"].items()
+        for rule, info in s["rules"].items()
+    ]
+    chart = bar_chart_svg(bars, "rule", "rows", "action", "Rows set aside or changed, by rule")
+    return env.get_template("ingest.html.j2").render(d=data, chart=chart)
+
+
+def print_report(report: IngestReport, console: Console | None = None) -> None:
+    """Print the run as Rich tables: files, rules with an example each, and the row sum."""
+    console = console or Console()
+    data = report_dict(report)
+    files = Table(title="Files", title_justify="left")
+    for col in (
+        "source",
+        "file",
+        "status",
+        "input rows",
+        "loaded",
+        "duplicates",
+        "quarantined",
+        "values removed",
+    ):
+        files.add_column(
+            col, justify="right" if col not in ("source", "file", "status") else "left"
+        )
+    for f in report.files:
+        style = {"failed": "red", "skipped": "dim", "empty": "yellow"}.get(f.status, "")
+        files.add_row(
+            f.source,
+            Path(f.path).name,
+            f.status,
+            f"{f.records:,}",
+            f"{f.loaded + f.updated:,}",
+            f"{f.duplicates + f.already_loaded:,}",
+            f"{f.rejected:,}",
+            f"{f.nullified:,}",
+            style=style,
+        )
+    console.print(files)
+    for f in report.failed + [x for x in report.files if x.status == "empty"]:
+        console.print(f"[red]✗[/] {f.source}: {f.message}")
+    rules = Table(title="Data quality: what was set aside, and why", title_justify="left")
+    for col in ("source", "rule", "action", "rows", "example"):
+        rules.add_column(col, justify="right" if col == "rows" else "left", overflow="fold")
+    for src, s in data["sources"].items():
+        for rule, info in sorted(s["rules"].items(), key=lambda kv: -kv[1]["rows"]):
+            ex = info["examples"][0]["message"] if info["examples"] else ""
+            rules.add_row(src, rule, info["action"], f"{info['rows']:,}", ex)
+    if rules.row_count:
+        console.print(rules)
+    else:
+        console.print("[green]No row was set aside and no value removed.[/]")
+    t = data["totals"]
+    mark = "[green]✓[/]" if data["balanced"] else "[red]✗ does not add up[/]"
+    console.print(
+        f"{t['records']:,} input rows = {t['loaded']:,} loaded + {t['duplicates']:,} duplicates "
+        f"+ {t['rejected']:,} quarantined {mark}   ({t['nullified']:,} rows kept with a value "
+        f"removed)"
+    )
