@@ -275,7 +275,7 @@ def _problems(err: ValidationError, name: str, lines: dict[tuple[Any, ...], int]
         where = f"{name}:{line}" if line else name
         if e["type"] == "extra_forbidden":
             parent = _allowed_keys(loc[:-1])
-            msg = f"unknown key{_did_you_mean(loc[-1], parent)}"
+            msg = f"unknown key{_did_you_mean(str(loc[-1]), parent)}"
         elif e["type"] == "missing":
             msg = "required key is missing"
         else:

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import ibis
+import ibis.expr.types as ir
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -204,7 +206,7 @@ def _replace(wh: IbisWarehouse, name: str, temp: str) -> None:
     wh.execute(f"DROP TABLE IF EXISTS {ident(temp)}")
 
 
-def resolved(wh: IbisWarehouse, table: str):  # type: ignore[no-untyped-def]
+def resolved(wh: IbisWarehouse, table: str) -> ir.Table:
     """``table`` with ``customer_id`` replaced by the person's canonical id (Ibis expression).
 
     The raw id the source gave stays in ``source_customer_id``. Events without a customer id
@@ -228,8 +230,6 @@ def resolved(wh: IbisWarehouse, table: str):  # type: ignore[no-untyped-def]
         )
         out = out.left_join(m, out[col] == m[f"_k{i}"])
         joined_cols.append(f"_c{i}")
-    import ibis
-
     cid = (
         ibis.coalesce(*[out[c] for c in joined_cols])
         if len(joined_cols) > 1

@@ -208,7 +208,8 @@ class _Builder:
 
     def _cast(self, col: Column, v: str) -> str:
         if col.dtype == "int":
-            return f"(CASE WHEN regexp_full_match({v}, '[+-]?[0-9]+(\\.0*)?') THEN TRY_CAST(split_part({v}, '.', 1) AS BIGINT) END)"
+            integral = f"regexp_full_match({v}, '[+-]?[0-9]+(\\.0*)?')"
+            return f"(CASE WHEN {integral} THEN TRY_CAST(split_part({v}, '.', 1) AS BIGINT) END)"
         if col.dtype == "float":
             return f"(CASE WHEN isfinite(TRY_CAST({v} AS DOUBLE)) THEN TRY_CAST({v} AS DOUBLE) END)"
         if col.dtype == "bool":
@@ -288,19 +289,19 @@ class _Builder:
                 None,
             )
         if col.dtype != "string":
-            what = {
+            expected = {
                 "int": "an integer",
                 "float": "a number",
                 "bool": "true/false",
                 "timestamp": "a timestamp",
                 "json": "JSON",
             }.get(col.dtype)
-            if what:
+            if expected:
                 self._finding(
                     f"{name}_type",
                     "type",
                     f"{v} IS NOT NULL AND {t} IS NULL",
-                    f"{lit(name + '=')} || {shown} || {lit(' is not ' + what)}",
+                    f"{lit(name + '=')} || {shown} || {lit(' is not ' + expected)}",
                     None,
                 )
         if col.min is not None or col.max is not None:
@@ -414,7 +415,8 @@ class _Builder:
             if prefix and Col.STATUS not in names:
                 out.append(
                     (
-                        f"CASE WHEN starts_with(t_{Col.ORDER_ID}, {lit(prefix)}) THEN 'cancelled' END",
+                        f"CASE WHEN starts_with(t_{Col.ORDER_ID}, {lit(prefix)}) "
+                        "THEN 'cancelled' END",
                         Col.STATUS,
                         "VARCHAR",
                     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import os
@@ -130,10 +131,8 @@ class PiiCipher:
 
         varchar = duckdb.sqltype("VARCHAR")
         for name in ("segmint_encrypt", "segmint_hmac"):
-            try:
+            with contextlib.suppress(duckdb.InvalidInputException):
                 con.remove_function(name)
-            except duckdb.InvalidInputException:
-                pass
         con.create_function(
             "segmint_encrypt",
             self.encrypt_array,

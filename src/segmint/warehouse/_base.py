@@ -7,7 +7,7 @@ are plain SQL that both engines accept, run through :meth:`Warehouse.execute`.
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import ibis
 import pyarrow as pa
@@ -49,7 +49,7 @@ class IbisWarehouse:
 
     url: str
     ibis: Any
-    type_names: dict[str, str] = {k: k for k in PG_TYPES}
+    type_names: ClassVar[dict[str, str]] = {k: k for k in PG_TYPES}
 
     def table(self, name: str) -> ibis.Table:
         return self.ibis.table(name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, unquote, urlparse
 
 import pyarrow as pa
@@ -25,7 +26,7 @@ _ARROW_PG = {
 class PostgresWarehouse(IbisWarehouse):
     """A PostgreSQL database; ``?schema=NAME`` keeps segmint's tables in their own schema."""
 
-    type_names = PG_TYPES
+    type_names: ClassVar[dict[str, str]] = PG_TYPES
 
     def __init__(self, url: str) -> None:
         try:
@@ -39,7 +40,7 @@ class PostgresWarehouse(IbisWarehouse):
         query = parse_qs(parts.query)
         self.schema = query.get("schema", ["public"])[0]
         self.url = url
-        kwargs = {
+        kwargs: dict[str, Any] = {
             "host": parts.hostname or "localhost",
             "port": parts.port or 5432,
             "user": unquote(parts.username) if parts.username else "postgres",
