@@ -50,10 +50,17 @@ def build_plan(
     file_columns: list[str],
     file_sql: str,
     now: datetime,
+    *,
+    line_checked: bool = False,
 ) -> Plan:
-    """The staging SELECT for one file of ``source`` feeding canonical ``table``."""
+    """The staging SELECT for one file of ``source`` feeding canonical ``table``.
+
+    ``line_checked``: the file relation carries ``_malformed``/``_text`` (NDJSON read line by
+    line), and a malformed line is quarantined as ``json_malformed``.
+    """
     mapping = _mapping(source, table, file_columns)
     builder = _Builder(cfg, source, table, mapping, now)
+    builder.line_checked = line_checked
     return builder.build(file_columns, file_sql)
 
 
@@ -125,6 +132,7 @@ class _Builder:
         self.warnings: list[str] = []
         self.nullified: dict[str, list[str]] = {}
         self.rules: list[str] = []
+        self.line_checked = False
 
     # -- layer 1: src ------------------------------------------------------------------
     def _src(self, file_columns: list[str], file_sql: str) -> str:
@@ -154,7 +162,7 @@ class _Builder:
             for i, fc in enumerate(file_columns)
         ]
         raw_json = f"json_object({', '.join(pairs)})" if pairs else "NULL"
-        extra_cols = ", _malformed, _text" if "_malformed" in file_sql else ""
+        extra_cols = ", _malformed, _text" if self.line_checked else ""
         # expressions ({expr: ...}) see the file's own column names, so they run on the file
         inner = f"SELECT *, {named} FROM ({file_sql})" if named else f"SELECT * FROM ({file_sql})"
         keep = [r for r in raw if r not in pii_raw]
@@ -254,7 +262,7 @@ class _Builder:
     def _finding(self, rule: str, kind: str, cond: str, message: str, col: str | None) -> None:
         action = self.cfg.action_for(rule, kind)
         struct = (
-            f"CASE WHEN {cond} THEN struct_pack(rule := {lit(rule)}, col := {lit(col)}, "
+            f"CASE WHEN {cond} THEN struct_pack(rule := {lit(rule)}, col := {lit(col)}::VARCHAR, "
             f"message := {message}) END"
         )
         self.rules.append(rule)
@@ -451,14 +459,6 @@ class _Builder:
                 lit(f"no identity: {' and '.join(present)} are all empty"),
                 None,
             )
-        if "_malformed" in file_sql:
-            self._finding(
-                "json_malformed",
-                "malformed",
-                "_malformed",
-                "'line is not a JSON object: ' || left(_text, 200)",
-                None,
-            )
         finals = [f for col in self.columns for f in self._final(col)]
         derived = self._derived(finals)
         finals = [f for f in finals if f[1] not in {d[1] for d in derived}] + derived
@@ -473,6 +473,14 @@ class _Builder:
             if self.warnings
             else "[]::STRUCT(rule VARCHAR, col VARCHAR, message VARCHAR)[]"
         )
+        if self.line_checked:  # an unreadable line: that is its only finding
+            self.rules.insert(0, "json_malformed")
+            bad = (
+                "[struct_pack(rule := 'json_malformed', col := NULL::VARCHAR, "
+                "message := 'line is not a JSON object: ' || left(_text, 200))]"
+            )
+            errors = f"CASE WHEN _malformed THEN {bad} ELSE {errors} END"
+            warnings = f"CASE WHEN _malformed THEN [] ELSE {warnings} END"
         typed_sql = ", ".join(typed) if typed else "NULL AS _none"
         select = ", ".join(f"{e} AS {ident(n)}" for e, n, _ in finals)
         sql = (

@@ -264,6 +264,7 @@ def check_sources(cfg: ProjectConfig) -> list[str]:
                                 opened.columns,
                                 opened.sql,
                                 datetime.now(UTC),
+                                line_checked=opened.fmt == "ndjson",
                             )
                         else:
                             custom_plan(staging, src, opened)

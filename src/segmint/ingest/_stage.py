@@ -124,7 +124,10 @@ class FileLoader:
     def _plan(self, source: SourceConfig, opened: OpenedFile) -> Plan:
         if source.canonical:
             table = INPUT_TABLES[source.table]
-            return build_plan(self.cfg, source, table, opened.columns, opened.sql, self.now)
+            return build_plan(
+                self.cfg, source, table, opened.columns, opened.sql, self.now,
+                line_checked=opened.fmt == "ndjson",
+            )
         return custom_plan(self.staging, source, opened)
 
     def _stage(self, opened: OpenedFile, plan: Plan) -> None:
@@ -150,19 +153,23 @@ class FileLoader:
         parts = [
             f"SELECT {head}, _rec AS record, _errors[1].rule AS rule, "
             f"_errors[1].col AS column_name, 'rejected' AS action, "
-            f"array_to_string(list_transform(_errors, e -> e.message), '; ') AS message,"
-            f" _raw AS row, {tail} FROM _stg WHERE len(_errors) > 0",
+            f"array_to_string(list_concat(list_transform(_errors, e -> e.message), "
+            f"list_transform(_warnings, e -> e.message)), '; ') AS message, _raw AS row, {tail} FROM _stg WHERE len(_errors) > 0",
             f"SELECT {head}, _rec, w.rule, w.col, 'nullified', w.message, _raw, {tail} "
             f"FROM (SELECT _rec, _raw, unnest(_warnings) AS w FROM _stg "
             f"WHERE len(_errors) = 0 AND len(_warnings) > 0)",
         ]
         malformed = 0
         if opened.rejects_table and _exists(s, opened.rejects_table):
-            malformed = s.execute(f"SELECT count(*) FROM {opened.rejects_table}").fetchone()[0]
+            # the reader may log a line once per scan (sniffing included): count lines
+            malformed = s.execute(
+                f"SELECT count(DISTINCT line) FROM {opened.rejects_table}"
+            ).fetchone()[0]
             parts.append(
                 f"SELECT {head}, line AS record, 'csv_malformed', NULL, 'rejected', "
                 f"'line ' || line || ': ' || error_message, "
-                f"json_object('line', csv_line), {tail} FROM {opened.rejects_table}"
+                f"json_object('line', csv_line), {tail} FROM "
+                f"(SELECT DISTINCT ON (line) * FROM {opened.rejects_table})"
             )
         s.execute(f"CREATE OR REPLACE TEMP TABLE _q AS {' UNION ALL '.join(parts)}")
         counts = s.execute(
@@ -240,7 +247,7 @@ class FileLoader:
     def _copy(self, staged: str, temp: str, target: str | None, cols: list[str]) -> None:
         """Stream a staging table into the warehouse (as temp ``temp``, then into ``target``)."""
         names = ", ".join(ident(c) for c in cols)
-        reader = self.staging.execute(f"SELECT {names} FROM {staged}").fetch_record_batch(100_000)
+        reader = self.staging.execute(f"SELECT {names} FROM {staged}").to_arrow_reader(100_000)
         self.wh.import_arrow(temp, reader)
         if target:
             self.wh.execute(f"INSERT INTO {ident(target)} ({names}) SELECT {names} FROM {temp}")

@@ -207,7 +207,11 @@ def _open_ndjson(con: Any, path: Path, tag: str) -> OpenedFile:
     cols = sorted(k[0] for k in keys)
     if not cols:
         raise SourceError(f"{path}: no JSON object found in the first lines: is it NDJSON?")
-    exprs = [f"json_extract_string(_line, {lit('$.' + _json_key(c))}) AS {ident(c)}" for c in cols]
+    exprs = [
+        f"CASE WHEN json_valid(_line) THEN json_extract_string(_line, {lit('$.' + _json_key(c))})"
+        f" END AS {ident(c)}"
+        for c in cols
+    ]
     view = f"_ndjson_{tag}"
     con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS {base}")
     sql = (

@@ -1,0 +1,108 @@
+"""Shared fixtures: real-data slices, a PII key, isolated PostgreSQL schemas."""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from segmint.privacy import generate_key
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def data_dir() -> Path | None:
+    """The public datasets: $SEGMINT_DATA, else ../shared/data beside the repo."""
+    env = os.environ.get("SEGMINT_DATA")
+    for cand in ([Path(env)] if env else []) + [REPO.parent / "shared" / "data"]:
+        if cand.is_dir():
+            return cand
+    return None
+
+
+@pytest.fixture(scope="session")
+def datasets() -> Path:
+    d = data_dir()
+    if d is None:
+        pytest.skip("real datasets not found: set SEGMINT_DATA to the folder holding them")
+    return d
+
+
+def _need(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"real dataset file missing: {path} (see README: Datasets)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def online_retail(datasets: Path) -> Path:
+    return _need(datasets / "online_retail" / "online_retail.csv.gz")
+
+
+@pytest.fixture(scope="session")
+def online_retail_slice(online_retail: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first 5,000 invoice lines of the real Online Retail file, as plain CSV."""
+    out = tmp_path_factory.mktemp("retail") / "online_retail_head.csv"
+    with gzip.open(online_retail, "rt", encoding="utf-8") as src, out.open("w") as dst:
+        dst.writelines(itertools.islice(src, 5001))
+    return out
+
+
+@pytest.fixture(scope="session")
+def online_shoppers(datasets: Path) -> Path:
+    return _need(datasets / "online_shoppers" / "online_shoppers_intention.csv")
+
+
+@pytest.fixture(scope="session")
+def clickstream_zip(datasets: Path) -> Path:
+    return _need(datasets / "clickstream" / "clickstream+data+for+online+shopping.zip")
+
+
+@pytest.fixture
+def pii_key(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh master key in SEGMINT_KEY for the test."""
+    key = generate_key()
+    monkeypatch.setenv("SEGMINT_KEY", key)
+    monkeypatch.delenv("SEGMINT_KEY_FILE", raising=False)
+    return key
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests choose their own warehouse and key; the developer's environment must not leak."""
+    for var in ("SEGMINT_WAREHOUSE", "SEGMINT_KEY", "SEGMINT_KEY_FILE"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def pg_base_url() -> str:
+    return os.environ.get("SEGMINT_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL warehouse URL in a schema of its own, dropped after the test."""
+    psycopg = pytest.importorskip("psycopg")
+    base = pg_base_url()
+    try:
+        conn = psycopg.connect(base, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"no PostgreSQL at {base} (make test starts one): {exc}")
+    schema = f"segmint_test_{uuid.uuid4().hex[:10]}"
+    sep = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{sep}schema={schema}"
+    finally:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        conn.close()
+
+
+def write(path: Path, text: str) -> Path:
+    """Write a small test file (dedented by the caller), creating folders."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
