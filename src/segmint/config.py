@@ -283,7 +283,10 @@ def _problems(err: ValidationError, name: str, lines: dict[tuple[Any, ...], int]
             if "input" in e and e["type"] not in ("model_type",):
                 msg += f" (got {e['input']!r})" if not isinstance(e["input"], dict | list) else ""
         problems.append(f"{where}: {_dotted(loc)}: {msg}")
-    return sorted(set(problems), key=problems.index)
+    unique = list(dict.fromkeys(problems))
+    return sorted(
+        unique, key=lambda p: int(m.group(1)) if (m := re.match(r"[^:]+:(\d+):", p)) else 0
+    )
 
 
 def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:

@@ -125,7 +125,9 @@ def test_rule_action_can_be_overridden_in_the_project_file(tmp_path: Path) -> No
 
 
 def test_negative_and_impossible_ages_use_rule_age_range(tmp_path: Path) -> None:
-    write(tmp_path / "crm.csv", "customer_id,age,birth_year\nc1,-4,\nc2,121,\nc3,35,1989\nc4,,1800\n")
+    write(
+        tmp_path / "crm.csv", "customer_id,age,birth_year\nc1,-4,\nc2,121,\nc3,35,1989\nc4,,1800\n"
+    )
     project(tmp_path, "sources:\n  - {name: crm, path: crm.csv, table: customers}\n")
     report = run(tmp_path)
     assert rules_of(report) == {"age_range": 2, "birth_year_range": 1}
@@ -260,7 +262,10 @@ def test_unreadable_files_fail_alone_with_a_clear_message(
     """A bad file among good ones is reported; the good file still loads (no crash)."""
     (tmp_path / "ev").mkdir()
     (tmp_path / "ev" / "a_bad.csv").write_bytes(content)
-    write(tmp_path / "ev" / "b_good.csv", "event_id,event_type,ts,customer_id\nx,search,2024-01-01,c\n")
+    write(
+        tmp_path / "ev" / "b_good.csv",
+        "event_id,event_type,ts,customer_id\nx,search,2024-01-01,c\n",
+    )
     project(
         tmp_path,
         "sources:\n  - name: web\n    path: ev/*.csv\n    table: events\n"

@@ -108,7 +108,9 @@ def cumulative(weights: np.ndarray) -> np.ndarray:
     return cum
 
 
-def categorical(rng: np.random.Generator, cum: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+def categorical(
+    rng: np.random.Generator, cum: np.ndarray, rows: np.ndarray | None = None
+) -> np.ndarray:
     """One draw per row: from ``cum`` (1-D) or from ``cum[rows[i]]`` (2-D table)."""
     if cum.ndim == 1:
         n = 0 if rows is None else len(rows)

@@ -51,7 +51,9 @@ class Catalogue:
         """A popularity-weighted leaf category within each given top-level category."""
         return draw_in_ranges(rng, self.leaf_cum, self.top_lo[top], self.top_hi[top])
 
-    def products(self, rng: np.random.Generator, leaf: np.ndarray, profile: np.ndarray) -> np.ndarray:
+    def products(
+        self, rng: np.random.Generator, leaf: np.ndarray, profile: np.ndarray
+    ) -> np.ndarray:
         """A product in each given leaf, weighted by popularity and the shopper's price profile."""
         out = np.empty(len(leaf), dtype=np.int64)
         for p in (CHEAP, NEUTRAL, PREMIUM):
@@ -85,7 +87,10 @@ def _tree(rng: np.random.Generator, n_top: int) -> tuple[list[str], list[tuple[i
     names = list(TAXONOMY)
     tops = [names[i] for i in sorted(rng.choice(len(names), n_top, replace=False))]
     leaves = [
-        (t, sub, leaf) for t, top in enumerate(tops) for sub, ls in TAXONOMY[top][1].items() for leaf in ls
+        (t, sub, leaf)
+        for t, top in enumerate(tops)
+        for sub, ls in TAXONOMY[top][1].items()
+        for leaf in ls
     ]
     return tops, [(t, f"{tops[t]} > {sub}", leaf) for t, sub, leaf in leaves]
 

@@ -125,7 +125,12 @@ class FileLoader:
         if source.canonical:
             table = INPUT_TABLES[source.table]
             return build_plan(
-                self.cfg, source, table, opened.columns, opened.sql, self.now,
+                self.cfg,
+                source,
+                table,
+                opened.columns,
+                opened.sql,
+                self.now,
                 line_checked=opened.fmt == "ndjson",
             )
         return custom_plan(self.staging, source, opened)

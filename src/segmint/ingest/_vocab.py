@@ -15,7 +15,10 @@ import pycountry
 from segmint.schema import EVENT_TYPES
 
 #: SQL that folds the text expression ``{x}`` the same way :func:`fold` does
-FOLD_SQL = "regexp_replace(lower(strip_accents({x})), '[^a-z0-9]', '', 'g')"
+FOLD_SQL = (
+    "regexp_replace(lower(strip_accents(regexp_replace({x}, '[\\x00-\\x1f]', '', 'g'))), "
+    "'[^a-z0-9]', '', 'g')"
+)
 
 #: values that mean "no value" in any text column
 NULL_MARKERS = ("null", "none", "n/a", "na", "nan", "nil", "-", "--", "?", "#n/a")
@@ -29,7 +32,10 @@ def fold(text: str) -> str:
     >>> fold("  U.S.A. "), fold("Côte d'Ivoire")
     ('usa', 'cotedivoire')
     """
-    decomposed = unicodedata.normalize("NFKD", text)
+    # as DuckDB: control characters dropped first (strip_accents stops at a NUL), then
+    # canonical decomposition (NFD, not NFKD: '¹' is not '1' there)
+    visible = "".join(ch for ch in text if ch >= " ")
+    decomposed = unicodedata.normalize("NFD", visible)
     return "".join(ch for ch in decomposed.lower() if ch.isascii() and ch.isalnum())
 
 

@@ -1,0 +1,89 @@
+"""Identity resolution: transitive merges, anonymous browsing joined at login, noisy ids."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from segmint.config import IdentityConfig, load_config
+from segmint.identity import resolve_identities
+from segmint.ingest import ingest
+from segmint.warehouse import connect
+from tests.conftest import write
+
+CRM = """\
+customer_id,email,crm_id
+u1,Anna@Example.com,crm-1
+u2, anna@example.com ,crm-2
+u3,bob@example.com,crm-3
+u4,test@shop.com,
+u5,test@shop.com,
+u6,test@shop.com,
+"""
+EVENTS = """\
+event_id,event_type,ts,customer_id,anonymous_id
+1,product_view,2024-01-01 10:00,,anon-x
+2,add_to_cart,2024-01-01 10:01,,anon-x
+3,login,2024-01-01 10:02,u3,anon-x
+4,product_view,2024-01-02 10:00,,anon-y
+5,purchase,2024-01-03 10:00,u2,
+"""
+
+
+def setup(tmp_path: Path, limit: int = 25) -> Path:
+    write(tmp_path / "crm.csv", CRM)
+    write(tmp_path / "ev.csv", EVENTS)
+    write(
+        tmp_path / "segmint.yaml",
+        "project: id\nwarehouse: duckdb:///w.duckdb\npii: [email]\n"
+        f"identity: {{max_accounts_per_identifier: {limit}}}\n"
+        "sources:\n  - {name: crm, path: crm.csv, table: customers}\n"
+        "  - {name: web, path: ev.csv, table: events}\n",
+    )
+    return tmp_path
+
+
+def persons(root: Path) -> dict[str, str]:
+    with duckdb.connect(str(root / "w.duckdb"), read_only=True) as con:
+        rows = con.execute(
+            "SELECT identifier_type || ':' || identifier, customer_id FROM identities "
+            "WHERE identifier_type <> 'email'"
+        ).fetchall()
+    return dict(rows)
+
+
+def test_links_are_transitive_and_anonymous_browsing_joins_at_login(
+    tmp_path: Path, pii_key: str
+) -> None:
+    report = ingest(load_config(setup(tmp_path, limit=2)))
+    p = persons(tmp_path)
+    # u1 and u2 share an e-mail (case and spaces differ): one person, keyed by the smaller id
+    assert p["customer_id:u1"] == p["customer_id:u2"] == p["crm_id:crm-2"] == "u1"
+    # anon-x browsed, then logged in as u3
+    assert p["anonymous_id:anon-x"] == p["customer_id:u3"] == "u3"
+    # anon-y never logged in: a person of their own, typed so it cannot collide
+    assert p["anonymous_id:anon-y"] == "anonymous_id:anon-y"
+    # test@shop.com is shared by 3 accounts > limit 2: not used to merge, and reported
+    assert len({p["customer_id:u4"], p["customer_id:u5"], p["customer_id:u6"]}) == 3
+    assert [n["accounts"] for n in report.identity.noisy] == [3]
+    assert report.identity.merged_accounts == 2
+
+
+def test_profile_counts_browsing_done_before_login(tmp_path: Path, pii_key: str) -> None:
+    ingest(load_config(setup(tmp_path)))
+    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
+        got = dict(con.execute("SELECT customer_id, n_events FROM customers").fetchall())
+    assert got["u3"] == 3  # two anonymous events and the login
+    assert got["u1"] == 1  # the purchase made as u2
+    # with the default limit, the three test@shop.com accounts merge into one
+    assert "u5" not in got and "u6" not in got
+
+
+def test_canonical_id_follows_the_priority(tmp_path: Path, pii_key: str) -> None:
+    setup(tmp_path)
+    cfg = load_config(tmp_path)
+    ingest(cfg)
+    with connect(cfg.warehouse, cfg.base_dir) as wh:
+        resolve_identities(wh, IdentityConfig(priority=["crm_id", "customer_id"]))
+    assert persons(tmp_path)["customer_id:u2"] == "crm_id:crm-1"
