@@ -269,7 +269,8 @@ def test_unreadable_files_fail_alone_with_a_clear_message(
     project(
         tmp_path,
         "sources:\n  - name: web\n    path: ev/*.csv\n    table: events\n"
-        "    columns: {event_id: event_id, event_type: event_type, ts: ts, customer_id: customer_id}\n",
+        "    columns: {event_id: event_id, event_type: event_type, ts: ts,\n"
+        "              customer_id: customer_id}\n",
     )
     report = run(tmp_path)
     bad, good = report.files
@@ -287,7 +288,7 @@ def test_missing_file_is_a_config_error_naming_the_line(tmp_path: Path) -> None:
 def test_ndjson_parquet_and_zip_sources(tmp_path: Path) -> None:
     write(
         tmp_path / "ev.ndjson",
-        '{"event_id": "n1", "event_type": "search", "ts": "2024-01-01 10:00:00", "customer_id": 1}\n'
+        '{"event_id": "n1", "event_type": "search", "ts": "2024-01-01 10:00", "customer_id": 1}\n'
         "{not json}\n"
         '{"event_id": "n2", "event_type": "cart", "ts": "2024-01-01 10:05:00", "customer_id": 1}\n',
     )

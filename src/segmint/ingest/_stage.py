@@ -159,7 +159,8 @@ class FileLoader:
             f"SELECT {head}, _rec AS record, _errors[1].rule AS rule, "
             f"_errors[1].col AS column_name, 'rejected' AS action, "
             f"array_to_string(list_concat(list_transform(_errors, e -> e.message), "
-            f"list_transform(_warnings, e -> e.message)), '; ') AS message, _raw AS row, {tail} FROM _stg WHERE len(_errors) > 0",
+            f"list_transform(_warnings, e -> e.message)), '; ') AS message, _raw AS row, "
+            f"{tail} FROM _stg WHERE len(_errors) > 0",
             f"SELECT {head}, _rec, w.rule, w.col, 'nullified', w.message, _raw, {tail} "
             f"FROM (SELECT _rec, _raw, unnest(_warnings) AS w FROM _stg "
             f"WHERE len(_errors) = 0 AND len(_warnings) > 0)",
