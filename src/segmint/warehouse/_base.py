@@ -21,6 +21,7 @@ PG_TYPES = {
     "DOUBLE": "DOUBLE PRECISION",
     "BOOLEAN": "BOOLEAN",
     "TIMESTAMP": "TIMESTAMP",
+    "DATE": "DATE",  # sniffed for the date columns of non-canonical sources
 }
 
 

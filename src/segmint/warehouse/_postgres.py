@@ -20,6 +20,7 @@ _ARROW_PG = {
     pa.int32(): "BIGINT",
     pa.float64(): "DOUBLE PRECISION",
     pa.bool_(): "BOOLEAN",
+    pa.date32(): "DATE",
 }
 
 
@@ -64,12 +65,16 @@ class PostgresWarehouse(IbisWarehouse):
         self.ibis = ibis.postgres.connect(**kwargs, schema=self.schema)
         self.raw = self.ibis.con
         self.raw.autocommit = True
-        self.raw.execute(f"SET search_path TO {ident(self.schema)}, public")
+        # only our schema: with `public` on the path, an unqualified DROP or overwrite of a
+        # table segmint has not created yet would hit the team's table of that name there
+        self.raw.execute(f"SET search_path TO {ident(self.schema)}")
         self.raw.execute("SET TIME ZONE 'UTC'")
 
     def list_tables(self) -> list[str]:
         rows = self.raw.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+            # this session's temp tables too (import_arrow's), as DuckDB lists them
+            "SELECT DISTINCT table_name FROM information_schema.tables WHERE table_schema = %s "
+            "OR table_schema = (SELECT nspname FROM pg_namespace WHERE oid = pg_my_temp_schema())",
             (self.schema,),
         ).fetchall()
         return [r[0] for r in rows]
@@ -86,7 +91,8 @@ class PostgresWarehouse(IbisWarehouse):
         """
         schema = data.schema
         cols = ", ".join(f"{ident(f.name)} {_pg_type(f.type)}" for f in schema)
-        self.raw.execute(f"DROP TABLE IF EXISTS {ident(name)}")
+        # qualified: an unqualified name would drop a stored table when no temp one exists
+        self.raw.execute(f"DROP TABLE IF EXISTS pg_temp.{ident(name)}")
         self.raw.execute(f"CREATE TEMP TABLE {ident(name)} ({cols})")
         batches = data.to_batches() if isinstance(data, pa.Table) else data
         total = 0
@@ -112,4 +118,12 @@ class PostgresWarehouse(IbisWarehouse):
 def _pg_type(t: pa.DataType) -> str:
     if pa.types.is_timestamp(t):
         return "TIMESTAMP"
+    # DuckDB hands over UBIGINT, HUGEINT (as decimal128) and FLOAT too; as TEXT they could
+    # not be inserted into the numeric columns of a stored table
+    if pa.types.is_integer(t):
+        return "NUMERIC(20, 0)" if t == pa.uint64() else "BIGINT"
+    if pa.types.is_floating(t):
+        return "DOUBLE PRECISION"
+    if pa.types.is_decimal(t):
+        return f"NUMERIC({t.precision}, {t.scale})"
     return _ARROW_PG.get(t, "TEXT")
