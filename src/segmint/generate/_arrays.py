@@ -15,7 +15,7 @@ _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 _DIGITS = np.frombuffer(b"0123456789", dtype=np.uint8)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_GOLDEN = 0x9E3779B97F4A7C15
 
 
 def scramble(values: np.ndarray, salt: int) -> np.ndarray:
@@ -23,7 +23,7 @@ def scramble(values: np.ndarray, salt: int) -> np.ndarray:
 
     Distinct inputs give distinct outputs, so ids built from it are unique and look random.
     """
-    z = values.astype(np.uint64) + np.uint64(salt) * _GOLDEN
+    z = values.astype(np.uint64) + np.uint64((salt * _GOLDEN) % 2**64)
     z ^= z >> np.uint64(30)
     z *= _M1
     z ^= z >> np.uint64(27)

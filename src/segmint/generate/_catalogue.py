@@ -126,17 +126,19 @@ def _texts(
 def _queries(
     rng: np.random.Generator, leaves: list[tuple[int, str, str]], top_brands: list[list[str]]
 ) -> list[str]:
-    out = []
+    out: list[str] = []
     for t, _sub, name in leaves:
-        for template in QUERY_TEMPLATES:
-            out.append(
-                template.format(
-                    leaf=name.lower(),
-                    Leaf=name,
-                    colour=COLOURS[int(rng.integers(len(COLOURS)))].lower(),
-                    brand=top_brands[t][int(rng.integers(5))].lower(),
-                )
+        colours = rng.integers(0, len(COLOURS), len(QUERY_TEMPLATES))
+        brands = rng.integers(0, 5, len(QUERY_TEMPLATES))
+        out.extend(
+            template.format(
+                leaf=name.lower(),
+                Leaf=name,
+                colour=COLOURS[c].lower(),
+                brand=top_brands[t][br].lower(),
             )
+            for template, c, br in zip(QUERY_TEMPLATES, colours, brands, strict=True)
+        )
     return out
 
 
