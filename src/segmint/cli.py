@@ -25,7 +25,8 @@ keys_app = typer.Typer(help="Manage the key that encrypts PII.", no_args_is_help
 customers_app = typer.Typer(help="Look at unified customer profiles.", no_args_is_help=False)
 app.add_typer(keys_app, name="keys")
 app.add_typer(customers_app, name="customers")
-console = Console()
+# piped output (CI logs, `| less`) gets room for the report tables instead of 80 columns
+console = Console(width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True)
 
 ConfigOpt = Annotated[

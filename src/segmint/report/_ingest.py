@@ -121,20 +121,18 @@ def print_report(report: IngestReport, console: Console | None = None) -> None:
     """Print the run as Rich tables: files, rules with an example each, and the row sum."""
     console = console or Console()
     data = report_dict(report)
-    files = Table(title="Files", title_justify="left")
-    for col in (
-        "source",
-        "file",
-        "status",
-        "input rows",
-        "loaded",
-        "duplicates",
-        "quarantined",
-        "values removed",
-    ):
-        files.add_column(
-            col, justify="right" if col not in ("source", "file", "status") else "left"
+    if report.files and all(f.status == "skipped" for f in report.files):
+        console.print(
+            f"Nothing new: all {len(report.files)} file(s) were loaded before with the same "
+            "content (use --force to read them again)."
         )
+        return
+    files = Table(title="Files", title_justify="left")
+    files.add_column("source", overflow="fold", min_width=6)
+    files.add_column("file", overflow="fold", min_width=8)
+    files.add_column("status")
+    for col in ("input rows", "loaded", "duplicates", "quarantined", "values removed"):
+        files.add_column(col, justify="right")
     for f in report.files:
         style = {"failed": "red", "skipped": "dim", "empty": "yellow"}.get(f.status, "")
         files.add_row(
