@@ -137,7 +137,8 @@ def tables(config: ConfigOpt = None) -> None:
 
     cfg = _config(config)
     with connect(cfg.warehouse, cfg.base_dir) as wh:
-        table = Table(title=f"Warehouse {cfg.warehouse}")
+        console.print(f"warehouse: {cfg.warehouse}")
+        table = Table()
         table.add_column("table")
         table.add_column("rows", justify="right")
         for name in sorted(wh.list_tables()):
@@ -249,7 +250,14 @@ def generate(
     days: Annotated[int, typer.Option(help="Days of history.")] = 90,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     events: Annotated[int | None, typer.Option(help="Target number of events.")] = None,
-    dirty_rate: Annotated[float, typer.Option(help="Share of deliberately dirty rows.")] = 0.01,
+    dirty_rate: Annotated[
+        float, typer.Option(help="Share of deliberately dirty rows, 0 to 0.2.")
+    ] = 0.01,
+    end: Annotated[str, typer.Option(help="Last day of activity, YYYY-MM-DD.")] = "2026-10-31",
+    events_per_file: Annotated[
+        int, typer.Option(help="Most rows per events-NNNN file.")
+    ] = 1_000_000,
+    fmt: Annotated[str, typer.Option("--format", help="Events files as csv or csv.gz.")] = "csv",
 ) -> None:
     """Write a synthetic shop (CRM, catalogue, events, orders) with a ready segmint.yaml."""
     from segmint.generate import generate_shop
@@ -263,15 +271,22 @@ def generate(
         transient=True,
     ) as bar:
         task = bar.add_task("generating", total=None)
-        shop = generate_shop(
-            out,
-            customers=customers,
-            days=days,
-            seed=seed,
-            events=events,
-            dirty_rate=dirty_rate,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-        )
+        try:
+            shop = generate_shop(
+                out,
+                customers=customers,
+                days=days,
+                seed=seed,
+                events=events,
+                dirty_rate=dirty_rate,
+                end=end,
+                events_per_file=events_per_file,
+                fmt=fmt,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+        except ValueError as exc:  # arguments out of range: nothing was written
+            err.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(2) from None
     table = Table(title=f"Synthetic shop in {shop.out_dir}")
     table.add_column("file kind")
     table.add_column("rows", justify="right")
