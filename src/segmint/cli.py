@@ -159,13 +159,34 @@ def quarantine(
     cfg = _config(config)
     rows = quarantined(cfg, rule=rule, source=source, limit=limit)
     table = Table(title="Quarantine")
-    for col in ("source", "record", "rule", "action", "message", "row"):
+    for col in ("source", "file", "record", "rule", "action", "message", "row"):
         table.add_column(col, overflow="fold")
     for r in rows:
         table.add_row(
-            r["source"], str(r["record"]), r["rule"], r["action"], r["message"], r["row"] or ""
+            r["source"],
+            Path(r["file"] or "").name,
+            str(r["record"]),
+            r["rule"],
+            r["action"],
+            r["message"],
+            _row_text(r["row"]),
         )
     console.print(table)
+
+
+def _row_text(row: str | None) -> str:
+    """The original row as ``column=value`` lines, which wrap better than JSON."""
+    import json
+
+    if not row:
+        return ""
+    try:
+        values = json.loads(row)
+    except ValueError:
+        return row
+    if not isinstance(values, dict):
+        return row
+    return "\n".join(f"{k}={'' if v is None else v}" for k, v in values.items())
 
 
 @customers_app.callback(invoke_without_command=True)
