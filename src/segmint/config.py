@@ -32,7 +32,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from segmint.errors import ConfigError
-from segmint.schema import IDENTIFIER_TYPES, INPUT_TABLES, RULES
+from segmint.schema import IDENTIFIER_TYPES, INPUT_TABLES, REJECT_ONLY, RULES
 
 DEFAULT_FILE = "segmint.yaml"
 _NAME = r"^[a-z_][a-z0-9_]*$"
@@ -178,10 +178,16 @@ class ProjectConfig(_Strict):
     @classmethod
     def _rules(cls, v: dict[str, str]) -> dict[str, str]:
         kinds = list(RULES)
-        for name in v:
-            if not any(name == k or name.endswith("_" + k) for k in kinds):
+        for name, action in v.items():
+            kind = next((k for k in kinds if name == k or name.endswith("_" + k)), None)
+            if kind is None:
                 raise ValueError(
                     f"'{name}' does not name a rule; rule names end in one of: {', '.join(kinds)}"
+                )
+            if action == "nullify" and kind in REJECT_ONLY:
+                raise ValueError(
+                    f"'{name}' can only reject: a {kind.replace('_', ' ')} finding leaves no "
+                    "value to remove"
                 )
         return v
 

@@ -342,3 +342,7 @@ RULES: dict[str, tuple[str, str]] = {
     "format": ("nullify", "an e-mail or phone that is not well formed: the value is removed"),
     "vocabulary": ("nullify", "a gender or device segmint cannot place: the value is removed"),
 }
+
+#: rule kinds whose findings cannot be fixed by removing one value; a ``nullify`` for them
+#: is refused, and any finding on a required column rejects the row
+REJECT_ONLY = frozenset({"required", "identity_required", "malformed"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import textwrap
 from pathlib import Path
@@ -122,6 +123,37 @@ def test_rule_action_can_be_overridden_in_the_project_file(tmp_path: Path) -> No
     )
     report = run(tmp_path)
     assert report.files[0].rejected == 1 and report.files[0].loaded == 1
+
+
+def test_nullify_removes_the_offending_value_and_keeps_the_row(tmp_path: Path) -> None:
+    """Regression: with `age_range: nullify` the row was kept but its age of -4 stayed in it.
+
+    A nullify on a required column (an unknown event type) still rejects the row."""
+    write(tmp_path / "crm.csv", "customer_id,age,signup_at\nc1,-4,2020-01-02\nc2,30,soon\n")
+    write(
+        tmp_path / "ev.csv",
+        "event_id,event_type,ts,customer_id\ne1,teleport,2020-01-01,c1\ne2,search,2020-01-01,c1\n",
+    )
+    project(
+        tmp_path,
+        "rules: {age_range: nullify, type: nullify, event_type_allowed: nullify}\n"
+        "sources:\n  - {name: crm, path: crm.csv, table: customers}\n"
+        "  - {name: web, path: ev.csv, table: events}\n",
+    )
+    report = run(tmp_path)
+    crm, web = report.files
+    assert (crm.loaded, crm.rejected, crm.nullified) == (2, 0, 2)
+    assert query(
+        tmp_path, "SELECT customer_id, age, signup_at FROM customer_records ORDER BY 1"
+    ) == [("c1", None, dt.datetime(2020, 1, 2)), ("c2", 30, None)]
+    assert (web.loaded, web.rejected) == (1, 1)
+
+
+def test_rules_that_can_only_reject(tmp_path: Path) -> None:
+    """A nullify for a missing required value has nothing to remove: refused with the reason."""
+    project(tmp_path, "rules: {ts_required: nullify}\n")
+    with pytest.raises(ConfigError, match="'ts_required' can only reject"):
+        load_config(tmp_path / "segmint.yaml")
 
 
 def test_negative_and_impossible_ages_use_rule_age_range(tmp_path: Path) -> None:

@@ -260,7 +260,14 @@ class _Builder:
 
     # -- layer 3: checks ---------------------------------------------------------------
     def _finding(self, rule: str, kind: str, cond: str, message: str, col: str | None) -> None:
+        """Record a rule; ``col`` is the column a ``nullify`` action empties.
+
+        A finding with no column to empty (a missing identity, a malformed line), or whose
+        column is required, always rejects the row, whatever the project file asks.
+        """
         action = self.cfg.action_for(rule, kind)
+        if col is None or self.table.column(col).required:
+            action = "reject"
         struct = (
             f"CASE WHEN {cond} THEN struct_pack(rule := {lit(rule)}, col := {lit(col)}::VARCHAR, "
             f"message := {message}) END"
@@ -310,7 +317,7 @@ class _Builder:
                     "type",
                     f"{v} IS NOT NULL AND {t} IS NULL",
                     f"{lit(name + '=')} || {shown} || {lit(' is not ' + expected)}",
-                    None,
+                    name,
                 )
         if col.min is not None or col.max is not None:
             lo = f"{t} < {col.min}" if col.min is not None else "FALSE"
@@ -326,7 +333,7 @@ class _Builder:
                 "range",
                 f"({lo} OR {hi})",
                 f"{lit(name + '=')} || {t} || {lit(bounds)}",
-                None,
+                name,
             )
         if col.dtype == "timestamp":
             late = self.now + timedelta(days=1)
@@ -335,14 +342,14 @@ class _Builder:
                 "future",
                 f"{t} > {lit(late)}",
                 f"{lit(name + '=')} || {t} || {lit(' is in the future')}",
-                None,
+                name,
             )
             self._finding(
                 f"{name}_too_old",
                 "too_old",
                 f"{t} < {lit(EARLIEST)}",
                 f"{lit(name + '=')} || {t} || {lit(' is before 1990-01-01')}",
-                None,
+                name,
             )
         self._vocab_checks(col, v, t, shown)
 
@@ -372,7 +379,7 @@ class _Builder:
                 "allowed",
                 unknown,
                 f"{lit(name + '=')} || {shown} || {lit(' is not allowed' + hint)}",
-                None,
+                name,
             )
         elif col.kind in ("email", "phone"):  # not declared PII: checked in clear
             norm = self._normalized(col, v)
