@@ -232,15 +232,18 @@ def customers(ctx: typer.Context, config: ConfigOpt = None) -> None:
 
 @customers_app.command("show")
 def customers_show(
-    customer_id: Annotated[str, typer.Argument(help="Any identifier of the person.")],
+    customer_id: Annotated[
+        str, typer.Argument(help="Any identifier of the person: id, e-mail, phone, cookie.")
+    ],
     config: ConfigOpt = None,
+    reveal: Annotated[bool, typer.Option(help="Decrypt the PII columns (needs the key).")] = False,
 ) -> None:
     """Show one profile and every identifier linked to it."""
     from segmint.profiles import customer_profile
 
     cfg = _config(config)
     try:
-        profile = customer_profile(cfg, customer_id)
+        profile = customer_profile(cfg, customer_id, reveal=reveal)
     except SegmintError as exc:
         _fail(exc)
         return

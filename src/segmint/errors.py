@@ -43,6 +43,10 @@ class KeyMissingError(ConfigError):
     """PII must be encrypted but no key is configured."""
 
 
+class DecryptionError(Terminal):
+    """An encrypted value cannot be read: another key, another column, or altered."""
+
+
 class StoreUnavailable(Transient):
     """A warehouse or online store cannot be reached."""
 

@@ -8,6 +8,7 @@ identity resolution linked to them. Country falls back to the country they order
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import ibis
@@ -176,20 +177,60 @@ def customer_summary(cfg: ProjectConfig, top: int = 10) -> dict[str, Any]:
     return summary
 
 
-def customer_profile(cfg: ProjectConfig, identifier: str) -> dict[str, Any]:
+def _lookup_hashes(cfg: ProjectConfig, identifier: str) -> list[str]:
+    """Keyed hashes the identifier would have if it is an e-mail or phone kept as PII."""
+    text = identifier.strip()
+    normalized = []
+    if Col.EMAIL in cfg.pii and "@" in text:
+        normalized.append(re.sub(r"^mailto:", "", text, flags=re.IGNORECASE).lower())
+    digits = re.sub(r"[^0-9+]", "", text)
+    if Col.PHONE in cfg.pii and re.fullmatch(r"[0-9+()./ -]+", text) and len(digits) >= 7:
+        normalized.append(digits)
+    if not normalized:
+        return []
+    from segmint.privacy import PiiCipher, load_master_key
+
+    cipher = PiiCipher(load_master_key())
+    return [cipher.hash(n) for n in normalized]
+
+
+def _show_pii(profile: dict[str, Any], cfg: ProjectConfig, reveal: bool) -> dict[str, Any]:
+    """Replace each PII column's ``_enc``/``_hash`` pair by the value, or a mask."""
+    cipher = None
+    if reveal:
+        from segmint.privacy import PiiCipher, load_master_key
+
+        cipher = PiiCipher(load_master_key())
+    out: dict[str, Any] = {}
+    for key, value in profile.items():
+        col = key.removesuffix("_enc")
+        if key.endswith("_hash") and key.removesuffix("_hash") in cfg.pii:
+            continue
+        if key.endswith("_enc") and col in cfg.pii:
+            if value is None:
+                out[col] = None
+            elif cipher is not None:
+                out[col] = cipher.decrypt(value, col)
+            else:
+                out[col] = "(encrypted: --reveal to show)"
+            continue
+        out[key] = value
+    return out
+
+
+def customer_profile(
+    cfg: ProjectConfig, identifier: str, *, reveal: bool = False
+) -> dict[str, Any]:
     """The profile of the person any of whose identifiers equals ``identifier``.
 
     An e-mail or phone is looked up through its keyed hash, so it is never compared in clear.
+    PII columns come back masked, or decrypted with ``reveal=True`` (which needs the key).
     """
     with connect(cfg.warehouse, cfg.base_dir) as wh:
         if not wh.has_table(T.IDENTITIES):
             raise NotFoundError("no identities yet: run `segmint ingest` first")
         ids = wh.table(T.IDENTITIES)
-        candidates = [identifier]
-        if "@" in identifier and Col.EMAIL in cfg.pii:
-            from segmint.privacy import PiiCipher, load_master_key
-
-            candidates.append(PiiCipher(load_master_key()).hash(identifier.strip().lower()))
+        candidates = [identifier, identifier.strip(), *_lookup_hashes(cfg, identifier)]
         hit = wh.to_arrow(
             ids.filter(ids[Col.IDENTIFIER].isin(candidates) | (ids[Col.CUSTOMER_ID] == identifier))
             .select(Col.CUSTOMER_ID)
@@ -204,6 +245,6 @@ def customer_profile(cfg: ProjectConfig, identifier: str) -> dict[str, Any]:
         links = wh.to_arrow(
             ids.filter(ids[Col.CUSTOMER_ID] == cid).order_by(Col.IDENTIFIER_TYPE)
         ).to_pylist()
-    out = profile[0] if profile else {Col.CUSTOMER_ID: cid}
+    out = _show_pii(profile[0], cfg, reveal) if profile else {Col.CUSTOMER_ID: cid}
     out["identifiers"] = [{k: v for k, v in link.items() if k != Col.CUSTOMER_ID} for link in links]
     return out

@@ -20,12 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from segmint.config import Settings
-from segmint.errors import KeyMissingError
+from segmint.errors import DecryptionError, KeyMissingError
 
 _PREFIX = "v1:"
 KEY_HELP = (
@@ -108,8 +109,22 @@ class PiiCipher:
         return _PREFIX + base64.b64encode(nonce + ct).decode()
 
     def decrypt(self, token: str, column: str) -> str:
-        raw = base64.b64decode(token.removeprefix(_PREFIX))
-        return self._aes.decrypt(raw[:12], raw[12:], column.encode()).decode()
+        """The clear value of ``token``, which must have been encrypted for ``column``.
+
+        Raises
+        ------
+        DecryptionError
+            If the token was made with another key or for another column, or was altered.
+        """
+        try:
+            raw = base64.b64decode(token.removeprefix(_PREFIX), validate=True)
+            return self._aes.decrypt(raw[:12], raw[12:], column.encode()).decode()
+        except (InvalidTag, binascii.Error, ValueError):
+            raise DecryptionError(
+                f"cannot decrypt a value of '{column}': it was encrypted with another key "
+                "(is SEGMINT_KEY / SEGMINT_KEY_FILE the project's key?), for another column, "
+                "or altered"
+            ) from None
 
     def hash(self, normalized: str) -> str:
         """HMAC-SHA256 hex digest of an already normalized value."""
