@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -36,7 +37,7 @@ ConfigOpt = Annotated[
 
 
 def _fail(exc: SegmintError) -> None:
-    err.print(f"[red]error:[/] {exc}")
+    err.print(f"[red]error:[/] {escape(str(exc))}")
     raise typer.Exit(2)
 
 
@@ -56,7 +57,7 @@ def init(
     """Write a commented starter segmint.yaml."""
     target = folder / DEFAULT_FILE
     if target.exists() and not force:
-        err.print(f"[red]error:[/] {target} exists (use --force to overwrite)")
+        err.print(f"[red]error:[/] {escape(str(target))} exists (use --force to overwrite)")
         raise typer.Exit(2)
     folder.mkdir(parents=True, exist_ok=True)
     text = resources.files("segmint").joinpath("templates/segmint.yaml").read_text("utf-8")
@@ -77,7 +78,7 @@ def validate(config: ConfigOpt = None) -> None:
     problems = check_sources(cfg)
     if problems:
         for p in problems:
-            err.print(f"[red]✗[/] {p}")
+            err.print(f"[red]✗[/] {escape(p)}")
         raise typer.Exit(1)
     console.print(f"[green]✓[/] {cfg.project}: {len(cfg.sources)} source(s) look right.")
 
@@ -163,13 +164,13 @@ def quarantine(
         table.add_column(col, overflow="fold")
     for r in rows:
         table.add_row(
-            r["source"],
-            Path(r["file"] or "").name,
+            escape(r["source"]),
+            escape(Path(r["file"] or "").name),
             str(r["record"]),
             r["rule"],
             r["action"],
-            r["message"],
-            _row_text(r["row"]),
+            escape(r["message"] or ""),
+            escape(_row_text(r["row"])),
         )
     console.print(table)
 
@@ -220,7 +221,7 @@ def customers(ctx: typer.Context, config: ConfigOpt = None) -> None:
             top.add_column(col)
         for r in s["top"]:
             top.add_row(
-                r["customer_id"],
+                escape(r["customer_id"]),
                 r["country"] or "",
                 str(r["n_orders"]),
                 str(r["n_returns"]),
@@ -261,7 +262,7 @@ def keys_generate(
         sys.stdout.write(generate_key() + "\n")
         return
     if out.exists():
-        err.print(f"[red]error:[/] {out} exists; segmint never overwrites a key")
+        err.print(f"[red]error:[/] {escape(str(out))} exists; segmint never overwrites a key")
         raise typer.Exit(2)
     write_key_file(out)
     console.print(f"wrote {out}; now `export SEGMINT_KEY_FILE={out.resolve()}`")
@@ -309,7 +310,7 @@ def generate(
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
         except ValueError as exc:  # arguments out of range: nothing was written
-            err.print(f"[red]error:[/] {exc}")
+            err.print(f"[red]error:[/] {escape(str(exc))}")
             raise typer.Exit(2) from None
     table = Table(title=f"Synthetic shop in {shop.out_dir}")
     table.add_column("file kind")

@@ -14,6 +14,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from segmint.ingest import IngestReport
@@ -136,8 +137,8 @@ def print_report(report: IngestReport, console: Console | None = None) -> None:
     for f in report.files:
         style = {"failed": "red", "skipped": "dim", "empty": "yellow"}.get(f.status, "")
         files.add_row(
-            f.source,
-            Path(f.path).name,
+            escape(f.source),
+            escape(Path(f.path).name),
             f.status,
             f"{f.records:,}",
             f"{f.loaded + f.updated:,}",
@@ -147,15 +148,18 @@ def print_report(report: IngestReport, console: Console | None = None) -> None:
             style=style,
         )
     console.print(files)
-    for f in report.failed + [x for x in report.files if x.status == "empty"]:
-        console.print(f"[red]✗[/] {f.source}: {f.message}")
+    for f in report.failed:
+        console.print(f"[red]✗[/] {escape(f.source)}: {escape(f.message)}")
+    for f in report.files:
+        if f.status == "empty":
+            console.print(f"[yellow]![/] {escape(f.source)}: {escape(f.message)}")
     rules = Table(title="Data quality: what was set aside, and why", title_justify="left")
     for col in ("source", "rule", "action", "rows", "example"):
         rules.add_column(col, justify="right" if col == "rows" else "left", overflow="fold")
     for src, s in data["sources"].items():
         for rule, info in sorted(s["rules"].items(), key=lambda kv: -kv[1]["rows"]):
             ex = info["examples"][0]["message"] if info["examples"] else ""
-            rules.add_row(src, rule, info["action"], f"{info['rows']:,}", ex)
+            rules.add_row(escape(src), rule, info["action"], f"{info['rows']:,}", escape(ex))
     if rules.row_count:
         console.print(rules)
     else:
