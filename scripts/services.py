@@ -3,7 +3,8 @@
 Used by `make test`: ``eval "$(python scripts/services.py)"``. A server already answering on
 its usual port (PostgreSQL 127.0.0.1:5432 with database ``test``, Redis 127.0.0.1:6379) is used
 as it is; otherwise this installs it with apt-get when missing and starts a private one on
-another port. Diagnostics go to stderr so stdout stays shell code.
+another port. Debian's Chromium is installed for the browser tests when missing. Diagnostics
+go to stderr so stdout stays shell code.
 """
 
 from __future__ import annotations
@@ -147,9 +148,24 @@ def ensure_redis() -> str:
     return f"redis://127.0.0.1:{REDIS_OWN_PORT}/0"
 
 
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def ensure_chromium() -> str:
+    """Debian's Chromium for the browser tests (Playwright cannot download its own here)."""
+    if not CHROMIUM.exists():
+        try:
+            apt_install("chromium")
+        except (OSError, subprocess.CalledProcessError) as exc:
+            log(f"could not install chromium ({exc}); browser tests will skip")
+            return ""
+    return str(CHROMIUM)
+
+
 def main() -> None:
     print(f"export SEGMINT_TEST_PG_URL={ensure_postgres()}")
     print(f"export SEGMINT_TEST_REDIS_URL={ensure_redis()}")
+    print(f"export SEGMINT_TEST_CHROMIUM={ensure_chromium()}")
 
 
 if __name__ == "__main__":
