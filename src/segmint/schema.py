@@ -328,7 +328,8 @@ HASHED_IDENTIFIERS = frozenset({Col.EMAIL, Col.PHONE})
 RETURN_STATUSES = ("cancelled", "returned")
 
 #: rule kinds ingestion applies, their default action and meaning. A concrete rule is named
-#: ``<column>_<kind>`` (``age_range``, ``ts_future``, ``country_unknown``); see docs/data-quality.md.
+#: ``<column>_<kind>`` (``age_range``, ``ts_future``, ``country_unknown``); see
+#: docs/data-quality.md.
 RULES: dict[str, tuple[str, str]] = {
     "required": ("reject", "a required column is empty"),
     "type": ("reject", "a value cannot be read as the column's type"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -100,7 +101,7 @@ def timestamps(seconds: np.ndarray) -> pa.Array:
     return ts.cast(pa.string())
 
 
-def cumulative(weights: np.ndarray) -> np.ndarray:
+def cumulative(weights: ArrayLike) -> np.ndarray:
     """Row-wise cumulative probabilities of a 2-D weight table (last column exactly 1)."""
     w = np.asarray(weights, dtype=np.float64)
     cum = np.cumsum(w / w.sum(axis=-1, keepdims=True), axis=-1)

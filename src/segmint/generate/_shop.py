@@ -274,7 +274,7 @@ def generate_shop(
     w = m.Window.ending(end, days)
     per_person = events / customers if events else EVENTS_PER_PERSON_DAY * days
     layout = m.Layout.plan(customers, days, per_person, CHUNK_EVENTS)
-    seeds = np.random.default_rng(seed).bit_generator.seed_seq.spawn(1 + len(layout.chunks))
+    seeds = np.random.SeedSequence(seed).spawn(1 + len(layout.chunks))
     cat = build_catalogue(np.random.default_rng(seeds[0]), customers)
     scale = (
         1.0 if events is None else _calibrate(seeds[1:], layout, cat, w, events / (1 + dirty_rate))
