@@ -137,7 +137,12 @@ def tables(config: ConfigOpt = None) -> None:
     from segmint.warehouse import connect
 
     cfg = _config(config)
-    with connect(cfg.warehouse, cfg.base_dir) as wh:
+    try:
+        wh = connect(cfg.warehouse, cfg.base_dir)
+    except SegmintError as exc:  # a PostgreSQL warehouse that is down
+        _fail(exc)
+        return
+    with wh:
         console.print(f"warehouse: {cfg.warehouse}")
         table = Table()
         table.add_column("table")
@@ -158,7 +163,11 @@ def quarantine(
     from segmint.ingest import quarantined
 
     cfg = _config(config)
-    rows = quarantined(cfg, rule=rule, source=source, limit=limit)
+    try:
+        rows = quarantined(cfg, rule=rule, source=source, limit=limit)
+    except SegmintError as exc:
+        _fail(exc)
+        return
     table = Table(title="Quarantine")
     for col in ("source", "file", "record", "rule", "action", "message", "row"):
         table.add_column(col, overflow="fold")
@@ -198,7 +207,11 @@ def customers(ctx: typer.Context, config: ConfigOpt = None) -> None:
     from segmint.profiles import customer_summary
 
     cfg = _config(config)
-    s = customer_summary(cfg)
+    try:
+        s = customer_summary(cfg)
+    except SegmintError as exc:  # nothing ingested yet, or the warehouse is down
+        _fail(exc)
+        return
     console.print(
         f"[bold]{s['customers']:,}[/] customers ({s['known']:,} with an account, "
         f"{s['anonymous']:,} anonymous visitors); {s['merged']:,} accounts merged into "

@@ -19,6 +19,7 @@ Three layers, each a CTE:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -103,6 +104,18 @@ def _mapping(source: SourceConfig, table: Table, file_columns: list[str]) -> dic
     return out
 
 
+def _reads(expr: str, column: str) -> bool:
+    """Whether a mapping may read file column ``column``, erring towards yes.
+
+    A PII column mapped through ``{expr: ...}`` reads the file's columns by name; those must
+    be encrypted in the quarantine row too, not only a column mapped one to one.
+    """
+    if expr == ident(column) or ident(column) in expr:
+        return True
+    bare = rf"(?<![\w\"]){re.escape(column)}(?![\w\"])"
+    return expr.startswith("CAST((") and re.search(bare, expr, re.IGNORECASE) is not None
+
+
 def _clean(expr: str, extra_nulls: tuple[str, ...] = ()) -> str:
     markers = ", ".join(lit(m) for m in (*NULL_MARKERS, *extra_nulls))
     return (
@@ -137,8 +150,12 @@ class _Builder:
     # -- layer 1: src ------------------------------------------------------------------
     def _src(self, file_columns: list[str], file_sql: str) -> str:
         raw = [f"r{i}" for i in range(len(file_columns))]
-        pii_sources = {self.mapping[c] for c in self.pii}
-        pii_raw = {f"r{i}" for i, fc in enumerate(file_columns) if ident(fc) in pii_sources}
+        pii_sources = [self.mapping[c] for c in self.pii]
+        pii_raw = {
+            f"r{i}"
+            for i, fc in enumerate(file_columns)
+            if any(_reads(expr, fc) for expr in pii_sources)
+        }
         # mapping expressions name the file's columns; expose them under those names
         named = ", ".join(f"{ident(fc)} AS r{i}" for i, fc in enumerate(file_columns))
         mapped = []

@@ -212,7 +212,7 @@ def _record_file(wh: IbisWarehouse, run_id: str, r: FileResult, now: datetime) -
         r.sha256,
         r.status,
         r.records,
-        r.loaded + r.updated,
+        r.loaded,  # replaced records (``updated``) are among the loaded ones
         r.rejected,
         r.duplicates + r.already_loaded,
         r.message[:2000],

@@ -62,7 +62,12 @@ def load_master_key(settings: Settings | None = None) -> bytes:
     if s.key_file:
         if not s.key_file.is_file():
             raise KeyMissingError(f"SEGMINT_KEY_FILE={s.key_file} does not exist; {KEY_HELP}")
-        return _decode(s.key_file.read_text(), f"SEGMINT_KEY_FILE={s.key_file}")
+        origin = f"SEGMINT_KEY_FILE={s.key_file}"
+        try:
+            text = s.key_file.read_text(encoding="utf-8")
+        except UnicodeDecodeError:  # raw key bytes, not the base64 text `keys generate` writes
+            raise KeyMissingError(f"{origin} is not base64 text; {KEY_HELP}") from None
+        return _decode(text, origin)
     raise KeyMissingError(
         f"PII columns must be encrypted but no key is set (SEGMINT_KEY / SEGMINT_KEY_FILE); "
         f"{KEY_HELP}"

@@ -42,7 +42,7 @@ def report_dict(report: IngestReport) -> dict[str, Any]:
         )
         s["files"] += 1
         s["records"] += f.records
-        s["loaded"] += f.loaded + f.updated
+        s["loaded"] += f.loaded  # replaced records (``updated``) are among the loaded ones
         s["duplicates"] += f.duplicates + f.already_loaded
         s["rejected"] += f.rejected
         s["nullified"] += f.nullified
@@ -58,7 +58,7 @@ def report_dict(report: IngestReport) -> dict[str, Any]:
         if source in sources and rule in sources[source]["rules"]:
             sources[source]["rules"][rule]["examples"] = examples[:5]
     totals = {k: report.total(k) for k in ("records", "rejected", "nullified")}
-    totals["loaded"] = report.total("loaded") + report.total("updated")
+    totals["loaded"] = report.total("loaded")
     totals["duplicates"] = report.total("duplicates") + report.total("already_loaded")
     return {
         "run_id": report.run_id,
@@ -107,7 +107,7 @@ def render_html(data: dict[str, Any]) -> str:
     """A single HTML page with no external assets (charts inlined as SVG)."""
     env = Environment(
         loader=PackageLoader("segmint.report", "templates"),
-        autoescape=select_autoescape(["html"]),
+        autoescape=select_autoescape(["html", "html.j2"]),  # data values are never markup
     )
     bars = [
         {"rule": f"{src}: {rule}", "rows": info["rows"], "action": info["action"]}
@@ -141,7 +141,7 @@ def print_report(report: IngestReport, console: Console | None = None) -> None:
             escape(Path(f.path).name),
             f.status,
             f"{f.records:,}",
-            f"{f.loaded + f.updated:,}",
+            f"{f.loaded:,}",
             f"{f.duplicates + f.already_loaded:,}",
             f"{f.rejected:,}",
             f"{f.nullified:,}",
