@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 
 from segmint.cli import app
 from segmint.config import ProjectConfig, load_config
+from segmint.errors import KeyMissingError
 from segmint.ingest import IngestReport, ingest
 from segmint.privacy import PiiCipher, generate_key, load_master_key
 from segmint.profiles import customer_profile
@@ -297,3 +298,50 @@ def test_customers_show_reveals_with_the_key(loaded: Loaded) -> None:
     masked = runner.invoke(app, ["customers", "show", "c4", "-c", config])
     assert masked.exit_code == 0, masked.output
     assert leaks(masked.output) == set() and "c4" in masked.output
+
+
+def test_pii_in_a_table_of_your_own_is_encrypted_too(tmp_path: Path, pii_key: str) -> None:
+    """Regression: a source loading a table of its own stored its PII columns in clear.
+
+    Without `columns:` the e-mail column is found by its snake_case name; a row without the
+    required age still keeps the address encrypted in the quarantine's copy of the row."""
+    write(
+        tmp_path / "survey.csv",
+        "Respondent,Email,Age\nr1,dora@example.org,34\nr2,eve@example.org,\n",
+    )
+    write(
+        tmp_path / "segmint.yaml",
+        "project: s\npii: [email]\n"
+        "sources:\n  - {name: survey, path: survey.csv, table: survey_answers, "
+        "required: [age]}\n",
+    )
+    cfg = load_config(tmp_path / "segmint.yaml")
+    report = ingest(cfg)
+    assert (report.total("loaded"), report.total("rejected")) == (1, 1)
+    with connect(cfg.warehouse, cfg.base_dir) as wh:
+        stored = wh.to_arrow("survey_answers").to_pylist()
+        quarantined = wh.to_arrow("quarantine").to_pylist()
+    assert set(stored[0]) >= {"respondent", "email_enc", "email_hash", "age"}
+    assert "email" not in stored[0]
+    cipher = PiiCipher(load_master_key())
+    assert cipher.decrypt(stored[0]["email_enc"], "email") == "dora@example.org"
+    assert cipher.hash("dora@example.org") == stored[0]["email_hash"]
+    row = json.loads(quarantined[0]["row"])
+    assert cipher.decrypt(row["Email"], "raw:Email") == "eve@example.org"
+    at_rest = (tmp_path / ".segmint" / "warehouse.duckdb").read_bytes()
+    assert b"dora@example" not in at_rest and b"eve@example" not in at_rest
+
+
+def test_pii_in_a_table_of_your_own_needs_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No key: the run stops with the reason instead of storing the column in clear."""
+    monkeypatch.delenv("SEGMINT_KEY", raising=False)
+    write(tmp_path / "survey.csv", "Respondent,Email\nr1,dora@example.org\n")
+    write(
+        tmp_path / "segmint.yaml",
+        "project: s\npii: [email]\n"
+        "sources:\n  - {name: survey, path: survey.csv, table: survey_answers}\n",
+    )
+    with pytest.raises(KeyMissingError, match=r"sources\[survey\]: column\(s\) email are PII"):
+        ingest(load_config(tmp_path / "segmint.yaml"))

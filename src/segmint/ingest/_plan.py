@@ -559,11 +559,15 @@ def identifier_columns(stored: list[str]) -> list[tuple[str, str]]:
     return out
 
 
-def custom_plan(con: object, source: SourceConfig, opened: object) -> Plan:
+def custom_plan(
+    con: object, source: SourceConfig, opened: object, pii: frozenset[str] = frozenset()
+) -> Plan:
     """Plan for a table that is not canonical: the file's columns with their sniffed types.
 
     Values that do not fit the type the rest of the column has are quarantined with rule
     ``<column>_type``; ``required`` columns must not be empty; ``key`` columns de-duplicate.
+    A column named in ``pii`` is stored as ``<column>_enc`` and ``<column>_hash`` only, and the
+    file columns it is read from are encrypted in the quarantine's copy of the row.
     """
     from segmint.sources import OpenedFile
 
@@ -597,9 +601,23 @@ def custom_plan(con: object, source: SourceConfig, opened: object) -> Plan:
     dtypes = {
         t: types.get(src.strip('"').replace('""', '"'), "VARCHAR") for t, src in mapping.items()
     }
+    secret = [t for t in mapping if t in pii]
+    if secret:
+        _require_cipher(con, source, secret)
     errors, finals, rules = [], [], []
+    stored: list[str] = []
     for t, expr in mapping.items():
         v = _clean(expr)
+        if t in secret:
+            finals += [
+                f"segmint_encrypt({v}, {lit(t)}) AS {ident(t + '_enc')}",
+                f"segmint_hmac(lower({v})) AS {ident(t + '_hash')}",
+            ]
+            stored += [t + "_enc", t + "_hash"]
+            dtypes.pop(t)
+            dtypes[t + "_enc"] = dtypes[t + "_hash"] = "VARCHAR"
+            continue
+        stored.append(t)
         dt = dtypes[t]
         typed = v if dt == "VARCHAR" else f"TRY_CAST({v} AS {dt})"
         finals.append(f"{typed} AS {ident(t)}")
@@ -616,13 +634,18 @@ def custom_plan(con: object, source: SourceConfig, opened: object) -> Plan:
                 f"CASE WHEN {v} IS NULL THEN struct_pack(rule := {lit(t + '_required')}, "
                 f"col := NULL, message := {lit(t + ' is required but empty')}) END"
             )
-    key_cols = source.key or list(mapping)
+    key_cols = [f"{k}_hash" if k in secret else k for k in (source.key or list(mapping))]
     key = (
         "md5(concat_ws(chr(31), "
         + ", ".join(f"coalesce(CAST({ident(k)} AS VARCHAR), '\\N')" for k in key_cols)
         + "))"
     )
-    pairs = ", ".join(f"{lit(c)}, {ident(c)}" for c in opened.columns)
+    hidden = {c for c in opened.columns if any(_reads(mapping[t], c) for t in secret)}
+    pairs = ", ".join(
+        f"{lit(c)}, "
+        + (f"segmint_encrypt({ident(c)}, {lit('raw:' + c)})" if c in hidden else ident(c))
+        for c in opened.columns
+    )
     err = (
         f"list_filter([{', '.join(errors)}], e -> e IS NOT NULL)"
         if errors
@@ -631,11 +654,25 @@ def custom_plan(con: object, source: SourceConfig, opened: object) -> Plan:
     sql = (
         f"WITH typed AS (SELECT _rec, {', '.join(finals)}, {err} AS _errors, "
         f"json_object({pairs}) AS _json FROM ({opened.sql}))\n"
-        f"SELECT _rec, {', '.join(ident(t) for t in mapping)}, {key} AS {Col.ROW_KEY}, _errors, "
+        f"SELECT _rec, {', '.join(ident(t) for t in stored)}, {key} AS {Col.ROW_KEY}, _errors, "
         f"[]::STRUCT(rule VARCHAR, col VARCHAR, message VARCHAR)[] AS _warnings, "
         f"CASE WHEN len(_errors) > 0 THEN _json END AS _raw FROM typed"
     )
-    return Plan(sql=sql, stored=list(mapping), dtypes=dtypes, rules=rules)
+    return Plan(sql=sql, stored=stored, dtypes=dtypes, rules=rules)
+
+
+def _require_cipher(con: object, source: SourceConfig, columns: list[str]) -> None:
+    """Stop before reading a row when PII must be encrypted but no key was loaded."""
+    try:
+        con.execute("SELECT segmint_hmac('probe')")  # type: ignore[attr-defined]
+    except Exception:  # duckdb: the function is registered only when a key is set
+        from segmint.errors import KeyMissingError
+        from segmint.privacy._crypto import KEY_HELP
+
+        raise KeyMissingError(
+            f"sources[{source.name}]: column(s) {', '.join(columns)} are PII and must be "
+            f"encrypted, but no key is set (SEGMINT_KEY / SEGMINT_KEY_FILE); {KEY_HELP}"
+        ) from None
 
 
 def _sniff_types(con: object, opened: object) -> dict[str, str]:

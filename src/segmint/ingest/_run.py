@@ -7,6 +7,7 @@ A file that cannot be read fails alone; the run goes on and reports it.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import uuid
 from collections.abc import Callable
@@ -103,11 +104,17 @@ def plan_files(cfg: ProjectConfig) -> list[tuple[SourceConfig, list[Path]]]:
 
 
 def _maps_pii(cfg: ProjectConfig) -> bool:
+    """Whether some source surely maps a PII column, so a key is needed before reading.
+
+    A table of your own without ``columns:`` takes its names from the file; whether one of
+    them is PII is known only once the file is open (see ``custom_plan``).
+    """
     for src in cfg.sources:
-        if not src.canonical:
-            continue
-        names = INPUT_TABLES[src.table].names
-        mapped = set(src.columns) if src.columns is not None else set(names)
+        if src.canonical:
+            names = set(INPUT_TABLES[src.table].names)
+            mapped = set(src.columns) if src.columns is not None else names
+        else:
+            mapped = set(src.columns or ())
         if mapped & set(cfg.pii):
             return True
     return False
@@ -128,6 +135,9 @@ def _staging(cfg: ProjectConfig, key: bytes | None = None) -> duckdb.DuckDBPyCon
     load_vocabulary(con)
     if _maps_pii(cfg):
         PiiCipher(key or load_master_key()).register(con)
+    elif cfg.pii:  # a table of your own may turn out to hold PII: be ready when a key exists
+        with contextlib.suppress(KeyMissingError):
+            PiiCipher(key or load_master_key()).register(con)
     return con
 
 
@@ -267,7 +277,7 @@ def check_sources(cfg: ProjectConfig) -> list[str]:
                                 line_checked=opened.fmt == "ndjson",
                             )
                         else:
-                            custom_plan(staging, src, opened)
+                            custom_plan(staging, src, opened, frozenset(cfg.pii))
                     finally:
                         opened.close()
                 except (SourceError, SchemaError) as exc:

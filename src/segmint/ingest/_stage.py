@@ -133,7 +133,7 @@ class FileLoader:
                 self.now,
                 line_checked=opened.fmt == "ndjson",
             )
-        return custom_plan(self.staging, source, opened)
+        return custom_plan(self.staging, source, opened, frozenset(self.cfg.pii))
 
     def _stage(self, opened: OpenedFile, plan: Plan) -> None:
         try:
