@@ -118,9 +118,10 @@ def _reads(expr: str, column: str) -> bool:
 
 def _clean(expr: str, extra_nulls: tuple[str, ...] = ()) -> str:
     markers = ", ".join(lit(m) for m in (*NULL_MARKERS, *extra_nulls))
+    # list_contains, not IN (...): DuckDB plans a long IN list as a join per column
     return (
-        f"(CASE WHEN lower(trim({expr})) IN ({markers}) OR trim({expr}) = '' THEN NULL "
-        f"ELSE trim({expr}) END)"
+        f"(CASE WHEN trim({expr}) = '' OR list_contains([{markers}], lower(trim({expr}))) "
+        f"THEN NULL ELSE trim({expr}) END)"
     )
 
 

@@ -30,7 +30,10 @@ from segmint.schema import INPUT_TABLES, T
 from segmint.sources import expand, sha256
 from segmint.sql import lit
 from segmint.warehouse import IbisWarehouse, connect
+from segmint.warehouse._duckdb import DuckDBWarehouse
 
+#: DuckDB's memory cap while ingesting; beyond it, DuckDB spills to disk
+STAGING_MEMORY = "1GB"
 FILES_SCHEMA = {
     "run_id": "VARCHAR",
     "source": "VARCHAR",
@@ -120,25 +123,35 @@ def _maps_pii(cfg: ProjectConfig) -> bool:
     return False
 
 
-def _staging(cfg: ProjectConfig, key: bytes | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB that reads and validates files; spills to disk past 1 GB."""
-    con = duckdb.connect()
-    tmp = cfg.home_dir / "tmp"
-    try:
-        tmp.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        tmp = Path(tempfile.mkdtemp(prefix="segmint-"))
+def _staging(
+    cfg: ProjectConfig, key: bytes | None = None, wh: IbisWarehouse | None = None
+) -> tuple[duckdb.DuckDBPyConnection, bool]:
+    """The DuckDB connection that reads and validates files, and whether it is the warehouse's.
+
+    With a DuckDB warehouse, staging is a second connection to that same database (its temp
+    tables are its own), so clean rows reach the stored tables without a copy. Otherwise it is
+    an in-memory database. Either way DuckDB is held to 1 GB and spills to disk beyond that.
+    """
+    shared = isinstance(wh, DuckDBWarehouse)
+    con = wh.raw.cursor() if isinstance(wh, DuckDBWarehouse) else duckdb.connect()
+    if not (isinstance(wh, DuckDBWarehouse) and wh.path != ":memory:"):
+        # a database file spills beside itself (<file>.tmp); an in-memory one needs a place
+        tmp = cfg.home_dir / "tmp"
+        try:
+            tmp.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            tmp = Path(tempfile.mkdtemp(prefix="segmint-"))
+        con.execute(f"SET temp_directory = {lit(str(tmp))}")
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET enable_progress_bar = false")
-    con.execute("SET memory_limit = '1GB'")
-    con.execute(f"SET temp_directory = {lit(str(tmp))}")
+    con.execute(f"SET memory_limit = {lit(STAGING_MEMORY)}")
     load_vocabulary(con)
     if _maps_pii(cfg):
         PiiCipher(key or load_master_key()).register(con)
     elif cfg.pii:  # a table of your own may turn out to hold PII: be ready when a key exists
         with contextlib.suppress(KeyMissingError):
             PiiCipher(key or load_master_key()).register(con)
-    return con
+    return con, shared
 
 
 def _loaded_before(wh: IbisWarehouse, source: str, sha: str) -> bool:
@@ -170,11 +183,17 @@ def ingest(
     warehouse : an open warehouse to use instead of ``cfg.warehouse``.
     """
     plan = plan_files(cfg)
-    staging = _staging(cfg)  # raises KeyMissingError before anything is written
+    key = load_master_key() if _maps_pii(cfg) else None  # no key: stop before any write
     wh = warehouse or connect(cfg.warehouse, cfg.base_dir)
+    try:
+        staging, shared = _staging(cfg, key, wh)
+    except BaseException:
+        if warehouse is None:
+            wh.close()
+        raise
     now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
     report = IngestReport(uuid.uuid4().hex[:12], cfg.project, cfg.warehouse, now)
-    loader = FileLoader(cfg, wh, staging, report.run_id, now)
+    loader = FileLoader(cfg, wh, staging, report.run_id, now, shared=shared)
     total = sum(len(files) for _, files in plan)
     done = 0
     try:
@@ -254,10 +273,10 @@ def check_sources(cfg: ProjectConfig) -> list[str]:
         return exc.problems
     problems = []
     try:
-        staging = _staging(cfg)
+        staging, _ = _staging(cfg)
     except KeyMissingError as exc:
         problems.append(str(exc))
-        staging = _staging(cfg, key=bytes(32))  # checks the mappings all the same
+        staging, _ = _staging(cfg, key=bytes(32))  # checks the mappings all the same
     index = {s.name: i for i, s in enumerate(cfg.sources)}
     try:
         for src, files in plan:

@@ -93,19 +93,39 @@ def stored_schema(cfg: ProjectConfig, table_name: str) -> dict[str, str]:
 
 
 class FileLoader:
-    """Loads files of one run. ``staging`` is a DuckDB connection prepared by the runner."""
+    """Loads files of one run. ``staging`` is a DuckDB connection prepared by the runner.
+
+    With ``shared``, staging is a connection to the warehouse's own DuckDB database: staged
+    rows go into the stored tables by plain SQL, with no copy through Arrow. Otherwise (a
+    PostgreSQL warehouse) they are streamed over in Arrow batches.
+    """
 
     def __init__(
-        self, cfg: ProjectConfig, wh: IbisWarehouse, staging: Any, run_id: str, now: datetime
+        self,
+        cfg: ProjectConfig,
+        wh: IbisWarehouse,
+        staging: Any,
+        run_id: str,
+        now: datetime,
+        *,
+        shared: bool = False,
     ) -> None:
         self.cfg, self.wh, self.staging, self.run_id, self.now = cfg, wh, staging, run_id, now
+        self.shared = shared
         self.examples: dict[tuple[str, str], list[dict[str, Any]]] = {}
+
+    def _run(self, sql: str) -> int:
+        """A statement on the warehouse side; the affected row count for DML."""
+        if not self.shared:
+            return self.wh.execute(sql)
+        res = self.staging.execute(sql).fetchall()
+        return int(res[0][0]) if res and len(res[0]) == 1 and isinstance(res[0][0], int) else 0
 
     def load(self, source: SourceConfig, path: Path, sha: str, tag: str) -> FileResult:
         result = FileResult(source.name, str(path), sha)
         opened: OpenedFile | None = None
         try:
-            opened = open_file(self.staging, path, source.format, source.csv, tag)
+            opened = open_file(self.staging, path, source.format, source.csv, tag, materialize=True)
             plan = self._plan(source, opened)
             self._stage(opened, plan)
             self._quarantine(source, opened, result)
@@ -195,7 +215,7 @@ class FileLoader:
                 for r, m, row in rows
             )
         self.wh.ensure_table(T.QUARANTINE, QUARANTINE_SCHEMA)
-        self.wh.execute(
+        self._run(
             f"DELETE FROM {T.QUARANTINE} WHERE file_sha256 = {lit(result.sha256)} "
             f"AND source = {lit(source.name)}"
         )
@@ -206,20 +226,30 @@ class FileLoader:
     def _write(self, source: SourceConfig, plan: Plan, result: FileResult) -> None:
         table = INPUT_TABLES.get(source.table)
         upsert = table is not None and table.mode == "upsert"
-        order = "_rec"
-        if upsert:
-            ob = table.order_by if table and table.order_by in plan.stored else None
-            order = f"{ident(ob)} DESC NULLS LAST, _rec DESC" if ob else "_rec DESC"
+        ob = table.order_by if table and upsert and table.order_by in plan.stored else None
+        order = f"{ident(ob)} DESC NULLS LAST, _rec DESC" if ob else "_rec DESC"
         cols = [*plan.stored, Col.ROW_KEY]
         lineage = (
             f"{lit(source.name)} AS {Col.SOURCE}, {lit(self.run_id)} AS {Col.RUN_ID}, "
             f"{lit(self.now)} AS {Col.INGESTED_AT}"
         )
-        self.staging.execute(
-            f"CREATE OR REPLACE TEMP TABLE _valid AS SELECT {', '.join(ident(c) for c in cols)}, "
-            f"{lineage} FROM _stg WHERE len(_errors) = 0 "
-            f"QUALIFY row_number() OVER (PARTITION BY {Col.ROW_KEY} ORDER BY {order}) = 1"
-        )
+        select = ", ".join(f"s.{ident(c)}" for c in cols)
+        if upsert:  # few rows; the newest version of each key wins
+            self.staging.execute(
+                f"CREATE OR REPLACE TEMP TABLE _valid AS SELECT {select}, {lineage} FROM _stg s "
+                f"WHERE len(_errors) = 0 "
+                f"QUALIFY row_number() OVER (PARTITION BY {Col.ROW_KEY} ORDER BY {order}) = 1"
+            )
+        else:
+            # the first copy of each key wins; found by hashing the repeated keys only,
+            # which is much cheaper than a window over every row (most keys are unique)
+            self.staging.execute(
+                f"CREATE OR REPLACE TEMP TABLE _valid AS "
+                f"WITH rep AS (SELECT {Col.ROW_KEY}, min(_rec) AS first FROM _stg "
+                f"WHERE len(_errors) = 0 GROUP BY 1 HAVING count(*) > 1) "
+                f"SELECT {select}, {lineage} FROM _stg s LEFT JOIN rep USING ({Col.ROW_KEY}) "
+                f"WHERE len(s._errors) = 0 AND (rep.first IS NULL OR s._rec = rep.first)"
+            )
         distinct = self.staging.execute("SELECT count(*) FROM _valid").fetchone()[0]
         result.duplicates = result.records - result.rejected - distinct
         target = table.stored_as if table else source.table
@@ -238,21 +268,30 @@ class FileLoader:
                 if ob
                 else ""
             )
-            result.updated = self.wh.execute(
+            result.updated = self._run(
                 f"DELETE FROM {tgt} WHERE {Col.ROW_KEY} IN (SELECT {Col.ROW_KEY} FROM _incoming)"
                 f" AND {_content(plan)} NOT IN (SELECT {_content(plan)} FROM _incoming){newer}"
             )
-        inserted = self.wh.execute(
+        # the stored keys that match are looked up first, so the anti-join's hash table holds
+        # only those, not every key of a table that grows with each file
+        inserted = self._run(
             f"INSERT INTO {tgt} ({names}) SELECT {names} FROM _incoming i WHERE NOT EXISTS "
-            f"(SELECT 1 FROM {tgt} t WHERE t.{Col.ROW_KEY} = i.{Col.ROW_KEY})"
+            f"(SELECT 1 FROM (SELECT t.{Col.ROW_KEY} FROM {tgt} t WHERE t.{Col.ROW_KEY} IN "
+            f"(SELECT {Col.ROW_KEY} FROM _incoming)) d WHERE d.{Col.ROW_KEY} = i.{Col.ROW_KEY})"
         )
         result.loaded = inserted
         result.already_loaded = distinct - inserted
-        self.wh.execute("DROP TABLE IF EXISTS _incoming")
+        self._run("DROP TABLE IF EXISTS _incoming")
 
     def _copy(self, staged: str, temp: str, target: str | None, cols: list[str]) -> None:
-        """Stream a staging table into the warehouse (as temp ``temp``, then into ``target``)."""
+        """Move a staging table to the warehouse side (as temp ``temp``, then into ``target``)."""
         names = ", ".join(ident(c) for c in cols)
+        if self.shared:
+            if target:
+                self._run(f"INSERT INTO {ident(target)} ({names}) SELECT {names} FROM {staged}")
+            else:
+                self._run(f"ALTER TABLE {staged} RENAME TO {temp}")
+            return
         reader = self.staging.execute(f"SELECT {names} FROM {staged}").to_arrow_reader(100_000)
         self.wh.import_arrow(temp, reader)
         if target:
@@ -260,7 +299,7 @@ class FileLoader:
             self.wh.execute(f"DROP TABLE IF EXISTS {temp}")
 
     def _drop_staging(self, opened: OpenedFile) -> None:
-        for t in ("_stg", "_q", "_valid", opened.rejects_table):
+        for t in ("_stg", "_q", "_valid", "_incoming", opened.rejects_table, opened.temp_table):
             if t:
                 self.staging.execute(f"DROP TABLE IF EXISTS {t}")
 

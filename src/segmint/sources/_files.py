@@ -43,6 +43,7 @@ class OpenedFile:
     sql: str  # SELECT producing every column as VARCHAR, plus _rec BIGINT
     columns: list[str]
     rejects_table: str | None = None  # DuckDB table of malformed CSV lines, if any
+    temp_table: str | None = None  # the file's rows, when read once into a temp table
     read_path: Path | None = None  # the file actually read (a zip's extracted member)
     cleanup: list[Path] = field(default_factory=list)
 
@@ -105,19 +106,34 @@ def _format_from_name(name: str) -> str | None:
     return None
 
 
-def open_file(con: Any, path: Path, declared: str | None, csv: CsvOptions, tag: str) -> OpenedFile:
-    """Expose ``path`` to the DuckDB connection ``con``; ``tag`` names its temp objects."""
+def open_file(
+    con: Any,
+    path: Path,
+    declared: str | None,
+    csv: CsvOptions,
+    tag: str,
+    *,
+    materialize: bool = False,
+) -> OpenedFile:
+    """Expose ``path`` to the DuckDB connection ``con``; ``tag`` names its temp objects.
+
+    With ``materialize`` a CSV file is read once into a temp table (dropped by the caller,
+    ``temp_table``), so that record numbers come from row ids and the checks that follow run
+    on every core; a streamed ``row_number()`` would hold the whole query to one thread.
+    """
     fmt = detect_format(path, declared)
     if fmt == "zip":
-        return _open_zip(con, path, declared, csv, tag)
+        return _open_zip(con, path, declared, csv, tag, materialize)
     if fmt == "parquet":
         return _open_parquet(con, path)
     if fmt == "ndjson":
         return _open_ndjson(con, path, tag)
-    return _open_csv(con, path, csv, tag)
+    return _open_csv(con, path, csv, tag, materialize)
 
 
-def _open_zip(con: Any, path: Path, declared: str | None, csv: CsvOptions, tag: str) -> OpenedFile:
+def _open_zip(
+    con: Any, path: Path, declared: str | None, csv: CsvOptions, tag: str, materialize: bool
+) -> OpenedFile:
     with zipfile.ZipFile(path) as zf:
         members = [m for m in zf.infolist() if not m.is_dir() and not m.filename.startswith("__")]
         if len(members) != 1:
@@ -127,7 +143,7 @@ def _open_zip(con: Any, path: Path, declared: str | None, csv: CsvOptions, tag: 
         target = tmp / Path(members[0].filename).name
         with zf.open(members[0]) as src, target.open("wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)  # streamed to disk, never held in memory
-    opened = open_file(con, target, declared, csv, tag)
+    opened = open_file(con, target, declared, csv, tag, materialize=materialize)
     opened.path, opened.read_path = path, target
     opened.cleanup.append(tmp)
     return opened
@@ -149,7 +165,9 @@ def _csv_args(csv: CsvOptions) -> str:
     return ", ".join(args)
 
 
-def _open_csv(con: Any, path: Path, csv: CsvOptions, tag: str) -> OpenedFile:
+def _open_csv(
+    con: Any, path: Path, csv: CsvOptions, tag: str, materialize: bool = False
+) -> OpenedFile:
     rejects = f"_rejects_{tag}"
     scans = f"_rejscan_{tag}"
     reader = (
@@ -163,8 +181,17 @@ def _open_csv(con: Any, path: Path, csv: CsvOptions, tag: str) -> OpenedFile:
     if not cols or (cols == ["column0"] and _only_blank(path)):
         raise SourceError(f"{path}: the file has no header and no rows")
     select = ", ".join(ident(c) for c in cols)
-    sql = f"SELECT {select}, row_number() OVER () AS _rec FROM {reader}"
-    return OpenedFile(path, "csv", sql, cols, rejects_table=rejects)
+    if not materialize:
+        sql = f"SELECT {select}, row_number() OVER () AS _rec FROM {reader}"
+        return OpenedFile(path, "csv", sql, cols, rejects_table=rejects)
+    table = f"_file_{tag}"
+    try:
+        # read in file order (insertion order is preserved), so rowid + 1 is the record number
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {select} FROM {reader}")
+    except Exception as exc:  # an encoding error deep in the file, say
+        raise SourceError(f"{path}: cannot be read as CSV: {_first_line(exc)}") from None
+    sql = f"SELECT {select}, rowid + 1 AS _rec FROM {table}"
+    return OpenedFile(path, "csv", sql, cols, rejects_table=rejects, temp_table=table)
 
 
 def _only_blank(path: Path) -> bool:
