@@ -1,0 +1,1 @@
+"""Segments: the rule language, RFM tiers, clusters, and membership with its history."""
