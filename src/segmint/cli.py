@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
@@ -25,7 +26,11 @@ app = typer.Typer(
 keys_app = typer.Typer(help="Manage the key that encrypts PII.", no_args_is_help=True)
 customers_app = typer.Typer(help="Look at unified customer profiles.", no_args_is_help=False)
 app.add_typer(keys_app, name="keys")
+features_app = typer.Typer(
+    help="Compute features per customer as of a date, or list them.", no_args_is_help=False
+)
 app.add_typer(customers_app, name="customers")
+app.add_typer(features_app, name="features")
 # piped output (CI logs, `| less`) gets room for the report tables instead of 80 columns
 console = Console(width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True)
@@ -332,6 +337,78 @@ def generate(
         table.add_row(kind, f"{n:,}")
     console.print(table)
     console.print(f"project file: {shop.config_path}; next: segmint ingest -c {shop.config_path}")
+
+
+def _as_of(text: str | None, wh: object) -> datetime:
+    """``--as-of``: a date or timestamp, ``now``, or (default) the day after the data ends."""
+    from segmint.features import data_end
+
+    if text is None:
+        end = data_end(wh)  # type: ignore[arg-type]
+        if end is None:
+            raise typer.BadParameter("no events or orders yet: run `segmint ingest` first")
+        return end
+    if text == "now":
+        return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=None)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is not a date: use YYYY-MM-DD, YYYY-MM-DD HH:MM or now", param_hint="--as-of"
+        ) from None
+
+
+AsOfOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        help="Point in time: YYYY-MM-DD[ HH:MM], or now (default: the day after the data ends).",
+    ),
+]
+
+
+@features_app.callback(invoke_without_command=True)
+def features(ctx: typer.Context, config: ConfigOpt = None, as_of: AsOfOpt = None) -> None:
+    """Compute every feature for every customer as of a date, into the `features` table."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from segmint.features import compute_features
+    from segmint.warehouse import connect
+
+    cfg = _config(config)
+    try:
+        with connect(cfg.warehouse, cfg.base_dir) as wh:
+            when = _as_of(as_of, wh)
+            with err.status(f"computing features as of {when}"):
+                run = compute_features(wh, when)
+    except SegmintError as exc:
+        _fail(exc)
+        return
+    groups: dict[str, int] = {}
+    for d in run.features:
+        groups[d.group] = groups.get(d.group, 0) + 1
+    console.print(
+        f"[green]✓[/] {len(run.features)} features for {run.customers:,} customers as of "
+        f"{run.as_of} in table `features` ("
+        + ", ".join(f"{n} {g}" for g, n in groups.items())
+        + "). List them: segmint features list"
+    )
+
+
+@features_app.command("list")
+def features_list(
+    group: Annotated[str | None, typer.Option(help="Only this group.")] = None,
+) -> None:
+    """List the built-in features with their group and meaning."""
+    from segmint.features import CATALOG
+
+    table = Table(title="Features (category shares cat_<name>_share depend on your data)")
+    for col in ("feature", "group", "type", "meaning"):
+        table.add_column(col)
+    for d in CATALOG:
+        if group is None or d.group == group:
+            table.add_row(d.name, d.group, d.dtype, d.description)
+    console.print(table)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from segmint.schema import Col, T
+from segmint.schema import RETURN_STATUSES, Col, T
 from segmint.sql import ident
 from segmint.warehouse import IbisWarehouse
 
@@ -76,8 +76,21 @@ def _orders(wh: IbisWarehouse) -> ir.Table | None:
         Col.COUNTRY,
     ]
     if not has_lines:
+        # orders without lines: the stated total is the value; a cancelled or returned order
+        # earns nothing, so net revenue stays comparable with orders built from lines
         rec = wh.table(T.ORDER_RECORDS)
-        return rec.select(*cols, origin=ibis.literal("source"))
+        is_return = rec[Col.STATUS].isin(list(RETURN_STATUSES)).fill_null(False)
+        return rec.select(
+            *cols,
+            origin=ibis.literal("source"),
+            n_lines=ibis.null("int64"),
+            n_items=ibis.null("int64"),
+            revenue=ibis.cases((is_return, 0.0), else_=rec[Col.TOTAL].cast("float64")),
+            returned_value=ibis.cases(
+                (is_return, rec[Col.TOTAL].cast("float64")), else_=ibis.literal(0.0)
+            ),
+            is_return=is_return,
+        )
     totals = _line_totals(wh.table(T.ORDER_LINES))
     derived_status = ibis.cases(
         (totals.line_status.notnull(), totals.line_status),
