@@ -138,6 +138,14 @@ class IdentityConfig(_Strict):
         return v
 
 
+class SegmentConfig(_Strict):
+    """A rule segment: ``rule`` is written in the rule language (docs/rules.md)."""
+
+    name: str = Field(pattern=_NAME)
+    description: str | None = None
+    rule: str
+
+
 class ProjectConfig(_Strict):
     """A validated ``segmint.yaml``. ``base_dir`` is the folder relative paths resolve in."""
 
@@ -149,6 +157,7 @@ class ProjectConfig(_Strict):
     sources: list[SourceConfig] = Field(default_factory=list)
     identity: IdentityConfig = IdentityConfig()
     rules: dict[str, Literal["reject", "nullify"]] = Field(default_factory=dict)
+    segments: list[SegmentConfig] = Field(default_factory=list)
     base_dir: Path = Field(default=Path("."), exclude=True)
     _lines: dict[tuple[Any, ...], int] = PrivateAttr(default_factory=dict)
     _file: str = PrivateAttr(default=DEFAULT_FILE)
@@ -198,6 +207,10 @@ class ProjectConfig(_Strict):
             if s.name in seen:
                 raise ValueError(f"two sources are named '{s.name}'; names must be unique")
             seen.add(s.name)
+        names = [seg.name for seg in self.segments]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"segments named twice: {', '.join(twice)}; names must be unique")
         return self
 
     def resolve(self, path: str | Path) -> Path:
