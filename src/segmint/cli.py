@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from segmint.config import DEFAULT_FILE, ProjectConfig, load_config
-from segmint.errors import SegmintError
+from segmint.errors import NotFoundError, SegmintError
 
 app = typer.Typer(
     help="segmint: customer segmentation and personalization from your shop's data.",
@@ -31,6 +31,11 @@ features_app = typer.Typer(
 )
 app.add_typer(customers_app, name="customers")
 app.add_typer(features_app, name="features")
+segments_app = typer.Typer(
+    help="Look at segments: list them, show one's history, export its members.",
+    no_args_is_help=True,
+)
+app.add_typer(segments_app, name="segments")
 # piped output (CI logs, `| less`) gets room for the report tables instead of 80 columns
 console = Console(width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True)
@@ -409,6 +414,127 @@ def features_list(
         if group is None or d.group == group:
             table.add_row(d.name, d.group, d.dtype, d.description)
     console.print(table)
+
+
+@segments_app.command("list")
+def segments_list(config: ConfigOpt = None) -> None:
+    """Every segment: its kind, definition, latest size and when it was computed."""
+    from segmint.segments.membership import segment_names
+    from segmint.warehouse import connect
+
+    cfg = _config(config)
+    try:
+        with connect(cfg.warehouse, cfg.base_dir) as wh:
+            computed = {r["segment"]: r for r in segment_names(wh)}
+    except SegmintError as exc:
+        _fail(exc)
+        return
+    table = Table(title="Segments")
+    for col in ("segment", "kind", "members", "as of", "definition"):
+        table.add_column(col, justify="right" if col == "members" else "left")
+    defined = {seg.name: seg for seg in cfg.segments}
+    for name in sorted(set(defined) | set(computed)):
+        run = computed.get(name)
+        seg = defined.get(name)
+        table.add_row(
+            escape(name),
+            run["kind"] if run else "rule",
+            f"{run['members']:,}" if run else "-",
+            str(run["as_of"]) if run else "not computed yet",
+            escape(seg.rule if seg else ""),
+        )
+    console.print(table)
+
+
+@segments_app.command("show")
+def segments_show(
+    name: Annotated[str, typer.Argument(help="The segment's name.")],
+    config: ConfigOpt = None,
+    limit: Annotated[int, typer.Option(help="Members to show.")] = 10,
+) -> None:
+    """One segment: its definition, its size at each computation and some members."""
+    from segmint.segments.membership import members_at, sizes_over_time
+    from segmint.warehouse import connect
+
+    cfg = _config(config)
+    try:
+        with connect(cfg.warehouse, cfg.base_dir) as wh:
+            history = sizes_over_time(wh, name)
+            if not history:
+                known = ", ".join(s.name for s in cfg.segments) or "none defined"
+                raise NotFoundError(
+                    f"segment {name!r} has not been computed (run `segmint segment`); "
+                    f"segments in the project file: {known}"
+                )
+            sample = wh.to_arrow(
+                members_at(wh, name).order_by("customer_id").limit(limit)
+            ).to_pylist()
+    except SegmintError as exc:
+        _fail(exc)
+        return
+    seg = next((s for s in cfg.segments if s.name == name), None)
+    if seg is not None:
+        console.print(f"[bold]{escape(name)}[/]: {escape(seg.description or '')}")
+        console.print(f"rule: {escape(seg.rule)}")
+    table = Table(title="Size at each computation")
+    for col in ("as of", "members", "entered", "exited"):
+        table.add_column(col, justify="left" if col == "as of" else "right")
+    for r in history:
+        table.add_row(str(r["as_of"]), f"{r['members']:,}", f"{r['entered']:,}", f"{r['exited']:,}")
+    console.print(table)
+    members = Table(title=f"Members (first {limit})")
+    for col in ("customer_id", "entered at", "score"):
+        members.add_column(col)
+    for r in sample:
+        score = "" if r["score"] is None else f"{r['score']:.3g}"
+        members.add_row(escape(r["customer_id"]), str(r["entered_at"]), score)
+    console.print(members)
+
+
+@segments_app.command("export")
+def segments_export(
+    name: Annotated[str, typer.Argument(help="The segment's name.")],
+    config: ConfigOpt = None,
+    fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+    out: Annotated[Path | None, typer.Option(help="File to write (default: NAME.FORMAT).")] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Members as of this date (default: now).")
+    ] = None,
+) -> None:
+    """Write a segment's members (customer_id, entered_at, score) to CSV or Parquet."""
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    from segmint.segments.membership import members_at, sizes_over_time
+    from segmint.warehouse import connect
+
+    if fmt not in ("csv", "parquet"):
+        raise typer.BadParameter(f"{fmt!r}: use csv or parquet", param_hint="--format")
+    cfg = _config(config)
+    when = None
+    if as_of is not None:
+        try:
+            when = datetime.fromisoformat(as_of)
+        except ValueError:
+            raise typer.BadParameter(f"{as_of!r} is not a date", param_hint="--as-of") from None
+    target = out or Path(f"{name}.{fmt}")
+    try:
+        with connect(cfg.warehouse, cfg.base_dir) as wh:
+            if not sizes_over_time(wh, name):
+                raise NotFoundError(f"segment {name!r} has not been computed (`segmint segment`)")
+            data = wh.to_arrow(
+                members_at(wh, name, when)
+                .select("customer_id", "entered_at", "score")
+                .order_by("customer_id")
+            )
+    except SegmintError as exc:
+        _fail(exc)
+        return
+    if fmt == "csv":
+        pcsv.write_csv(data, target)
+    else:
+        pq.write_table(data, target)
+    console.print(f"wrote {data.num_rows:,} members of {escape(name)} to {escape(str(target))}")
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from segmint.report._charts import bar_chart_svg
+from segmint.report._charts import bar_chart_svg, chart_png, chart_svg, sizes_chart
 from segmint.report._ingest import print_report, render_html, report_dict, write_reports
 
-__all__ = ["bar_chart_svg", "print_report", "render_html", "report_dict", "write_reports"]
+__all__ = [
+    "bar_chart_svg",
+    "chart_png",
+    "chart_svg",
+    "print_report",
+    "render_html",
+    "report_dict",
+    "sizes_chart",
+    "write_reports",
+]
