@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from segmint.report._charts import bar_chart_svg, chart_png, chart_svg, sizes_chart
 from segmint.report._ingest import print_report, render_html, report_dict, write_reports
+from segmint.report._segments import Section, TableData, write_segments_report
 
 __all__ = [
+    "Section",
+    "TableData",
     "bar_chart_svg",
     "chart_png",
     "chart_svg",
@@ -14,4 +17,5 @@ __all__ = [
     "report_dict",
     "sizes_chart",
     "write_reports",
+    "write_segments_report",
 ]
