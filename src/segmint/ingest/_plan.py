@@ -147,6 +147,7 @@ class _Builder:
         self.nullified: dict[str, list[str]] = {}
         self.rules: list[str] = []
         self.line_checked = False
+        self.file_sql = ""
 
     # -- layer 1: src ------------------------------------------------------------------
     def _src(self, file_columns: list[str], file_sql: str) -> str:
@@ -161,9 +162,7 @@ class _Builder:
         named = ", ".join(f"{ident(fc)} AS r{i}" for i, fc in enumerate(file_columns))
         mapped = []
         for col in self.columns:
-            expr = self.mapping[col.name]
-            extra = COUNTRY_NULLS if col.kind == "country" else ()
-            v = self._value_map(col, _clean(expr, extra))
+            v = self._v_expr(col)
             if col.name in self.pii:
                 norm = self._normalized(col, v)
                 mapped += [
@@ -186,6 +185,11 @@ class _Builder:
         keep = [r for r in raw if r not in pii_raw]
         select = [*keep, *mapped, f"{raw_json} AS _raw_json", f"_rec{extra_cols}"]
         return f"SELECT {', '.join(select)} FROM ({inner})"
+
+    def _v_expr(self, col: Column) -> str:
+        """The cleaned, value-mapped text of a column, over the file's own columns."""
+        extra = COUNTRY_NULLS if col.kind == "country" else ()
+        return self._value_map(col, _clean(self.mapping[col.name], extra))
 
     def _value_map(self, col: Column, v: str) -> str:
         mapping = self.source.values.get(col.name)
@@ -221,9 +225,13 @@ class _Builder:
             return [], None
         if col.kind in _VOCAB_KINDS:
             k = f"k_{col.name}"
+            # fold each distinct value of the file once, not every row: a file holds a handful
+            # of countries or event types, and folding runs several regular expressions
+            distinct = f"SELECT DISTINCT {self._v_expr(col)} AS raw FROM ({self.file_sql})"
             join = (
-                f"LEFT JOIN segmint_vocab {k} ON {k}.kind = {lit(col.kind)} "
-                f"AND {k}.key = {_fold(v)}"
+                f"LEFT JOIN (SELECT d.raw, vv.key, vv.value FROM ({distinct}) d "
+                f"LEFT JOIN segmint_vocab vv ON vv.kind = {lit(col.kind)} "
+                f"AND vv.key = {_fold('d.raw')}) {k} ON {k}.raw = {v}"
             )
             out = [f"({k}.key IS NOT NULL) AS f_{col.name}"]
             if col.kind == "channel":  # open vocabulary: unknown channels kept, snake-cased
@@ -467,6 +475,7 @@ class _Builder:
         return out
 
     def build(self, file_columns: list[str], file_sql: str) -> Plan:
+        self.file_sql = file_sql
         typed, joins = [], []
         for col in self.columns:
             exprs, join = self._typed(col)
