@@ -106,3 +106,24 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="module")
+def pg_wh() -> Iterator[object]:
+    """A PostgreSQL warehouse in a schema of its own, shared by a module's tests."""
+    psycopg = pytest.importorskip("psycopg")
+    from segmint.warehouse import connect
+
+    base = pg_base_url()
+    try:
+        conn = psycopg.connect(base, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"no PostgreSQL at {base} (make test starts one): {exc}")
+    schema = f"segmint_test_{uuid.uuid4().hex[:10]}"
+    sep = "&" if "?" in base else "?"
+    try:
+        with connect(f"{base}{sep}schema={schema}") as wh:
+            yield wh
+    finally:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        conn.close()

@@ -12,6 +12,8 @@ Paths in the file resolve against the file's folder and may use ``${VAR}`` or
 from __future__ import annotations
 
 import difflib
+import itertools
+import math
 import os
 import re
 from pathlib import Path
@@ -146,6 +148,80 @@ class SegmentConfig(_Strict):
     rule: str
 
 
+class FeatureConfig(_Strict):
+    """A feature of the project's own: an expression of the rule language (docs/rules.md)
+    over the built-in features, windowed event aggregates and earlier custom features."""
+
+    name: str = Field(pattern=_NAME)
+    expr: str
+    description: str | None = None
+
+
+RFMDimension = Literal["recency", "frequency", "monetary"]
+
+
+class RFMConfig(_Strict):
+    """RFM tiers (docs/rfm.md): 1..``bins`` scores by quantile, or by fixed ``edges``."""
+
+    enabled: bool = True
+    bins: int = Field(5, ge=2, le=10, description="Scores run from 1 to bins.")
+    edges: dict[RFMDimension, list[float]] = Field(
+        default_factory=dict,
+        description="Fixed, increasing thresholds (bins - 1 of them) instead of quantiles.",
+    )
+    segments: bool = Field(True, description="Record each named tier as a segment rfm_<tier>.")
+
+    @model_validator(mode="after")
+    def _edges(self) -> RFMConfig:
+        for dim, edges in self.edges.items():
+            if len(edges) != self.bins - 1:
+                raise ValueError(
+                    f"edges.{dim} has {len(edges)} thresholds; bins={self.bins} needs "
+                    f"{self.bins - 1}"
+                )
+            if not all(math.isfinite(e) for e in edges) or any(
+                b <= a for a, b in itertools.pairwise(edges)
+            ):
+                raise ValueError(f"edges.{dim} must be strictly increasing (got {edges})")
+        return self
+
+
+ClusterMethod = Literal["kmeans", "minibatch", "gmm", "agglomerative", "dbscan", "hdbscan"]
+
+
+class ClusterConfig(_Strict):
+    """A clustering segmentation (docs/clustering.md); each cluster becomes a segment
+    ``<name>_<id>``, and its id is kept across refits."""
+
+    name: str = Field(pattern=_NAME)
+    description: str | None = None
+    method: ClusterMethod = "kmeans"
+    k: int | Literal["auto"] = "auto"
+    k_range: tuple[int, int] = (2, 8)
+    features: list[str] | None = Field(
+        None, description="Feature columns; default: the RFM and behaviour features present."
+    )
+    log: Literal["auto"] | bool | list[str] = "auto"
+    pca: int | float | None = None
+    sample_size: int = Field(200_000, ge=100)
+    stability: int = Field(5, ge=0, description="Bootstrap refits to measure stability (0: off).")
+    random_state: int = 0
+
+    @field_validator("k")
+    @classmethod
+    def _k(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and v < 1:
+            raise ValueError(f"k={v} should be at least 1, or 'auto'")
+        return v
+
+    @field_validator("k_range")
+    @classmethod
+    def _k_range(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if not 2 <= v[0] <= v[1]:
+            raise ValueError(f"k_range={list(v)} should be [smallest, largest] with 2 <= smallest")
+        return v
+
+
 class ProjectConfig(_Strict):
     """A validated ``segmint.yaml``. ``base_dir`` is the folder relative paths resolve in."""
 
@@ -157,6 +233,9 @@ class ProjectConfig(_Strict):
     sources: list[SourceConfig] = Field(default_factory=list)
     identity: IdentityConfig = IdentityConfig()
     rules: dict[str, Literal["reject", "nullify"]] = Field(default_factory=dict)
+    features: list[FeatureConfig] = Field(default_factory=list)
+    rfm: RFMConfig = RFMConfig()
+    clusters: list[ClusterConfig] = Field(default_factory=list)
     segments: list[SegmentConfig] = Field(default_factory=list)
     base_dir: Path = Field(default=Path("."), exclude=True)
     _lines: dict[tuple[Any, ...], int] = PrivateAttr(default_factory=dict)
@@ -207,10 +286,14 @@ class ProjectConfig(_Strict):
             if s.name in seen:
                 raise ValueError(f"two sources are named '{s.name}'; names must be unique")
             seen.add(s.name)
-        names = [seg.name for seg in self.segments]
-        twice = sorted({n for n in names if names.count(n) > 1})
-        if twice:
-            raise ValueError(f"segments named twice: {', '.join(twice)}; names must be unique")
+        for what, names in (
+            ("segments", [seg.name for seg in self.segments]),
+            ("features", [f.name for f in self.features]),
+            ("clusters", [c.name for c in self.clusters]),
+        ):
+            twice = sorted({n for n in names if names.count(n) > 1})
+            if twice:
+                raise ValueError(f"{what} named twice: {', '.join(twice)}; names must be unique")
         return self
 
     def resolve(self, path: str | Path) -> Path:

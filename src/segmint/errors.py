@@ -39,6 +39,41 @@ class NotFoundError(Terminal):
     """A customer, table or object that was asked for does not exist."""
 
 
+class RuleError(Terminal):
+    """A rule or feature expression cannot be used: it names something unknown or mixes types.
+
+    ``position`` is the 0-based offset in ``text`` the problem starts at; the message shows
+    the text with a caret under it.
+    """
+
+    def __init__(self, message: str, text: str = "", position: int | None = None) -> None:
+        self.reason = message
+        self.text = text
+        self.position = position
+        super().__init__(self._render())
+
+    @property
+    def column(self) -> int | None:
+        """1-based column of the problem, or None when it concerns the whole text."""
+        return None if self.position is None else self.position + 1
+
+    def _render(self) -> str:
+        if self.position is None or not self.text:
+            return self.reason
+        line = self.text.replace("\n", " ")
+        return f"column {self.position + 1}: {self.reason}\n  {line}\n  {' ' * self.position}^"
+
+
+class RuleSyntaxError(RuleError):
+    """A rule does not parse: ``expected`` names what could come at ``position``."""
+
+    def __init__(
+        self, message: str, text: str, position: int, expected: tuple[str, ...] = ()
+    ) -> None:
+        self.expected = expected
+        super().__init__(message, text, position)
+
+
 class KeyMissingError(ConfigError):
     """PII must be encrypted but no key is configured."""
 
