@@ -7,7 +7,7 @@ import sys
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -83,14 +83,24 @@ def init(
 def validate(config: ConfigOpt = None) -> None:
     """Check the project file and every source's files and column mappings."""
     from segmint.ingest import check_sources
+    from segmint.segments import compile_segments
 
     cfg = _config(config)
     problems = check_sources(cfg)
+    try:
+        rules = compile_segments(cfg)
+    except SegmintError as exc:
+        problems += getattr(exc, "problems", [str(exc)])
+        rules = {}
     if problems:
         for p in problems:
             err.print(f"[red]✗[/] {escape(p)}")
         raise typer.Exit(1)
-    console.print(f"[green]✓[/] {cfg.project}: {len(cfg.sources)} source(s) look right.")
+    console.print(
+        f"[green]✓[/] {cfg.project}: {len(cfg.sources)} source(s), {len(rules)} rule "
+        f"segment(s), {len(cfg.features)} custom feature(s) and {len(cfg.clusters)} "
+        "clustering(s) look right."
+    )
 
 
 @app.command()
@@ -385,7 +395,7 @@ def features(ctx: typer.Context, config: ConfigOpt = None, as_of: AsOfOpt = None
         with connect(cfg.warehouse, cfg.base_dir) as wh:
             when = _as_of(as_of, wh)
             with err.status(f"computing features as of {when}"):
-                run = compute_features(wh, when)
+                run = compute_features(wh, when, cfg.features)
     except SegmintError as exc:
         _fail(exc)
         return
@@ -403,16 +413,90 @@ def features(ctx: typer.Context, config: ConfigOpt = None, as_of: AsOfOpt = None
 @features_app.command("list")
 def features_list(
     group: Annotated[str | None, typer.Option(help="Only this group.")] = None,
+    config: ConfigOpt = None,
 ) -> None:
-    """List the built-in features with their group and meaning."""
+    """List the features with their group and meaning (with the project's own, if any)."""
+    from segmint.config import find_config
     from segmint.features import CATALOG
 
+    try:
+        here = config is not None or bool(find_config(None))
+    except SegmintError:  # no project here: the built-in features only
+        here = False
+    custom = list(_config(config).features) if here else []
     table = Table(title="Features (category shares cat_<name>_share depend on your data)")
     for col in ("feature", "group", "type", "meaning"):
         table.add_column(col)
     for d in CATALOG:
         if group is None or d.group == group:
             table.add_row(d.name, d.group, d.dtype, d.description)
+    if group in (None, "custom"):
+        for f in custom:
+            table.add_row(f.name, "custom", "expr", escape(f.description or f.expr))
+    console.print(table)
+
+
+@app.command()
+def segment(config: ConfigOpt = None, as_of: AsOfOpt = None) -> None:
+    """Compute every segment as of a date: features, RFM tiers, clusters and rule segments."""
+    from segmint.segments import run_segments
+    from segmint.warehouse import connect
+
+    cfg = _config(config)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    try:
+        with connect(cfg.warehouse, cfg.base_dir) as wh:
+            when = _as_of(as_of, wh)
+            with Progress(*columns, console=err, transient=True) as bar:
+                task = bar.add_task("segments", total=None)
+
+                def progress(label: str, done: int, total: int) -> None:
+                    bar.update(task, description=label, completed=done, total=total)
+
+                run = run_segments(cfg, wh, when, progress=progress)
+            _print_segment_run(run, wh)
+    except SegmintError as exc:
+        _fail(exc)
+        return
+    console.print("report: segmint report" + (f" -c {config}" if config else ""))
+
+
+def _print_segment_run(run: Any, wh: Any) -> None:
+    from segmint.segments import definitions
+
+    defs = definitions(wh)
+    console.print(
+        f"[green]✓[/] as of {run.as_of}: {run.features.customers:,} customers, "
+        f"{len(run.features.features)} features"
+        + (f", {run.rfm.customers:,} scored by RFM" if run.rfm else "")
+    )
+    for c in run.clusters:
+        stab = c.model.stability_
+        console.print(
+            f"clustering [bold]{escape(c.name)}[/] v{c.version}: {c.model.n_clusters_} clusters "
+            f"({c.model.method})"
+            + (f", bootstrap stability ARI {stab['mean']:.2f}" if stab else "")
+        )
+    table = Table(title=f"Segments as of {run.as_of}")
+    for col in ("segment", "kind", "members", "entered", "exited", "description"):
+        table.add_column(
+            col, justify="right" if col in ("members", "entered", "exited") else "left"
+        )
+    for ch in run.changes:
+        d = defs.get(ch.segment, {})
+        table.add_row(
+            escape(ch.segment),
+            ch.kind,
+            f"{ch.members:,}",
+            f"{ch.entered:,}",
+            f"{ch.exited:,}",
+            escape(d.get("description") or d.get("definition") or ""),
+        )
     console.print(table)
 
 

@@ -13,6 +13,7 @@ per ``as_of``); recomputing an as-of replaces its rows.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,6 +21,8 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
+from segmint.config import FeatureConfig
+from segmint.errors import RuleError
 from segmint.features._catalog import (
     BEHAVIOUR_DAYS,
     CATALOG,
@@ -368,17 +371,28 @@ def _finish(out: ir.Table, t: ir.TimestampScalar) -> ir.Table:
     return out.filter(first_seen.notnull())
 
 
-def compute_features(wh: IbisWarehouse, as_of: datetime) -> FeatureRun:
+def compute_features(
+    wh: IbisWarehouse, as_of: datetime, custom: Sequence[FeatureConfig] = ()
+) -> FeatureRun:
     """Compute the features as of ``as_of`` and store them in ``features``.
 
     Rows of an earlier computation for the same as-of are replaced; other as-ofs are kept,
-    so ``features`` holds the history a model can be trained on.
+    so ``features`` holds the history a model can be trained on. ``custom`` are the
+    project's own features (``features:`` in segmint.yaml): rule-language expressions over
+    the built-in features, windowed event aggregates and the custom features before them.
+
+    Raises
+    ------
+    RuleError
+        A custom feature's expression names something unknown or mixes types.
     """
     expr, defs = feature_table(wh, as_of)
     as_of = as_of.replace(tzinfo=None, microsecond=0)
     temp = "_features_new"
     wh.write(temp, expr)
     try:
+        if custom:
+            defs = defs + _add_custom(wh, temp, custom, as_of)
         schema = {
             name: _DUCK_TYPES.get(str(dtype).split("(")[0].rstrip("!").lower(), "VARCHAR")
             for name, dtype in wh.table(temp).schema().items()
@@ -392,6 +406,62 @@ def compute_features(wh: IbisWarehouse, as_of: datetime) -> FeatureRun:
         wh.drop(temp)
     n = int(wh.table(FEATURES).filter(ibis._.as_of == as_of).count().execute())
     return FeatureRun(as_of, n, defs)
+
+
+def _add_custom(
+    wh: IbisWarehouse, temp: str, custom: Sequence[FeatureConfig], as_of: datetime
+) -> list[FeatureDef]:
+    """Add the project's own features to ``temp``, computed in the engine, in their order."""
+    from segmint.schema import EVENT_TYPES
+    from segmint.segments.rules import Catalog, Columns, Rule, compile_rule
+    from segmint.segments.rules._warehouse import event_stream
+
+    kinds = {n: str(t).rstrip("!").lower() for n, t in wh.table(temp).schema().items()}
+    catalog = Catalog(
+        {n: _KIND[k] for n, k in kinds.items() if k in _KIND and n != Col.CUSTOMER_ID},
+        event_types=EVENT_TYPES,
+    )
+    rules: list[tuple[FeatureConfig, Rule]] = []
+    for f in custom:
+        rule = compile_rule(f.expr, catalog, name=f.name, condition=False)
+        if rule.segments or rule.models or rule.clusters:
+            raise RuleError(
+                f"feature '{f.name}': features are computed before segments, scores and "
+                "clusters, so in_segment(), score() and cluster() cannot be used in them",
+                f.expr,
+            )
+        rules.append((f, rule))
+        catalog = catalog.with_values({f.name: rule.type})
+    specs = list({s.key: s for _f, r in rules for s in r.aggregates}.values())
+    table = wh.table(temp)
+    names = {s.key: f"_agg{i}" for i, s in enumerate(specs)}
+    events = event_stream(wh) if specs else None
+    if specs and events is not None:
+        from segmint.segments.rules import aggregates
+
+        agg = aggregates(events, specs, as_of, names)
+        table = table.left_join(agg, Col.CUSTOMER_ID).drop(f"{Col.CUSTOMER_ID}_right")
+    elif specs:
+        table = table.mutate(**{n: ibis.null("float64") for n in names.values()})
+    out: list[FeatureDef] = []
+    for f, rule in rules:  # one at a time: a later feature may use an earlier one
+        table = table.mutate(**{f.name: rule.to_ibis(table, Columns(aggregates=names))})
+        dtype: Any = {"number": "float", "string": "string", "bool": "bool"}.get(rule.type)
+        out.append(FeatureDef(f.name, "custom", dtype or "float", f.description or f.expr))
+    wh.write(f"{temp}_custom", table.drop(*names.values()))
+    wh.drop(temp)
+    wh.execute(f"ALTER TABLE {ident(temp + '_custom')} RENAME TO {ident(temp)}")
+    return out
+
+
+_KIND = {
+    "int64": "number",
+    "int32": "number",
+    "float64": "number",
+    "float32": "number",
+    "string": "string",
+    "boolean": "bool",
+}
 
 
 def data_end(wh: IbisWarehouse) -> datetime | None:

@@ -1,1 +1,28 @@
-"""Segments: the rule language, RFM tiers, clusters, and membership with its history."""
+"""Segments: the rule language, RFM tiers, clusters, and membership with its history.
+
+:func:`run_segments` computes a project's segments as of a time (what ``segmint segment``
+does); the parts live in :mod:`segmint.segments.rules`, :mod:`segmint.segments.rfm`,
+:mod:`segmint.segments.clusters` and :mod:`segmint.segments.membership`.
+"""
+
+from __future__ import annotations
+
+from segmint.segments._run import (
+    DEFINITIONS,
+    SegmentRun,
+    compile_segments,
+    definitions,
+    project_catalog,
+    rfm_segment_names,
+    run_segments,
+)
+
+__all__ = [
+    "DEFINITIONS",
+    "SegmentRun",
+    "compile_segments",
+    "definitions",
+    "project_catalog",
+    "rfm_segment_names",
+    "run_segments",
+]

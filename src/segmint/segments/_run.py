@@ -1,0 +1,282 @@
+"""``segmint segment``: every segment of a project computed as of one time, in order.
+
+Features first (with the project's own), then RFM tiers, then each clustering, then the rule
+segments in the order their ``in_segment`` references need; each segment's membership is
+brought up to date with only its changes written (:func:`record_membership`). Everything is
+computed inside the warehouse; only clustering fits read a sample out of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import ibis
+
+from segmint.config import ProjectConfig
+from segmint.errors import ConfigError, RuleError
+from segmint.features import FeatureRun, compute_features
+from segmint.schema import EVENT_TYPES
+from segmint.segments.membership import (
+    MembershipChange,
+    members_at,
+    record_membership,
+    segment_names,
+)
+from segmint.segments.rfm import SEGMENTS as RFM_SEGMENTS
+from segmint.segments.rfm import RFMRun, compute_rfm, segment_slug
+from segmint.segments.rules import Catalog, Rule, compile_rule, default_catalog
+from segmint.segments.rules._warehouse import INPUTS, catalog_for, rule_inputs, rule_members
+from segmint.sql import lit
+from segmint.warehouse import IbisWarehouse
+
+DEFINITIONS = "segment_definitions"
+DEFINITIONS_SCHEMA = {
+    "segment": "VARCHAR",
+    "kind": "VARCHAR",
+    "definition": "VARCHAR",
+    "description": "VARCHAR",
+    "updated_at": "TIMESTAMP",
+}
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class SegmentRun:
+    """What one ``segmint segment`` computed."""
+
+    as_of: datetime
+    features: FeatureRun
+    rfm: RFMRun | None = None
+    clusters: list[Any] = field(default_factory=list)  # ClusterRun
+    changes: list[MembershipChange] = field(default_factory=list)
+
+
+def rfm_segment_names(cfg: ProjectConfig) -> list[str]:
+    if not (cfg.rfm.enabled and cfg.rfm.segments):
+        return []
+    return [segment_slug(n) for n in RFM_SEGMENTS]
+
+
+def project_catalog(cfg: ProjectConfig, base: Catalog | None = None) -> Catalog:
+    """What the project's rules may name: ``base`` (default: the built-in features), the
+    project's own features, and every segment the project defines."""
+    from dataclasses import replace
+
+    base = base or default_catalog()
+    extra = {f.name: "number" for f in cfg.features}
+    segs = {s.name for s in cfg.segments} | set(rfm_segment_names(cfg))
+    patterns = tuple(rf"{c.name}_\d+" for c in cfg.clusters)
+    return replace(
+        base.with_values({k: v for k, v in extra.items() if k not in base.values}),
+        segments=frozenset(segs),
+        segment_patterns=patterns,
+        clusters=frozenset(c.name for c in cfg.clusters),
+    )
+
+
+def compile_segments(cfg: ProjectConfig, catalog: Catalog | None = None) -> dict[str, Rule]:
+    """Every rule segment of the project, compiled, in an order that computes each
+    ``in_segment`` reference before the rule that reads it.
+
+    Raises
+    ------
+    ConfigError
+        Listing every rule that does not compile (``file:line: segments[i].rule: ...``),
+        a name two kinds of segment share, or a cycle of ``in_segment`` references.
+    """
+    catalog = project_catalog(cfg, catalog)
+    problems: list[str] = []
+    rules: dict[str, Rule] = {}
+    taken = set(rfm_segment_names(cfg))
+    for i, seg in enumerate(cfg.segments):
+        where = f"{cfg.where(('segments', i, 'rule'))}: segments[{i}].rule"
+        if seg.name in taken:
+            problems.append(f"{where}: '{seg.name}' is the name of an RFM tier segment")
+            continue
+        if any(
+            seg.name.startswith(f"{c.name}_") and seg.name[len(c.name) + 1 :].isdigit()
+            for c in cfg.clusters
+        ):
+            problems.append(f"{where}: '{seg.name}' is the name of a cluster segment")
+            continue
+        try:
+            rules[seg.name] = compile_rule(seg.rule, catalog, name=seg.name)
+        except RuleError as exc:
+            problems.append(f"{where}: {exc}")
+    for i, f in enumerate(cfg.features):
+        try:
+            compile_rule(f.expr, catalog, name=f.name, condition=False)
+        except RuleError as exc:
+            problems.append(f"{cfg.where(('features', i, 'expr'))}: features[{i}].expr: {exc}")
+    if problems:
+        raise ConfigError(
+            f"{len(problems)} segment problem(s):\n  " + "\n  ".join(problems), problems
+        )
+    return _ordered(rules)
+
+
+def _ordered(rules: dict[str, Rule]) -> dict[str, Rule]:
+    out: dict[str, Rule] = {}
+    state: dict[str, str] = {}
+
+    def visit(name: str, path: list[str]) -> None:
+        if state.get(name) == "done":
+            return
+        if state.get(name) == "busy":
+            cycle = " -> ".join([*path[path.index(name) :], name])
+            raise ConfigError(f"segments refer to each other in a cycle: {cycle}")
+        state[name] = "busy"
+        for dep in sorted(rules[name].segments):
+            if dep in rules:
+                visit(dep, [*path, name])
+        state[name] = "done"
+        out[name] = rules[name]
+
+    for name in rules:
+        visit(name, [])
+    return out
+
+
+def run_segments(
+    cfg: ProjectConfig,
+    wh: IbisWarehouse,
+    as_of: datetime,
+    *,
+    progress: Progress | None = None,
+) -> SegmentRun:
+    """Compute features, RFM, clusters and rule segments as of ``as_of``; record membership.
+
+    Raises
+    ------
+    ConfigError
+        A rule does not compile against this warehouse's features (see
+        :func:`compile_segments`), or ``as_of`` is older than a segment's last computation.
+    """
+    as_of = as_of.replace(tzinfo=None, microsecond=0)
+    compile_segments(cfg)  # fail on a bad rule before any work
+    steps = 2 + (1 if cfg.rfm.enabled else 0) + len(cfg.clusters) + len(cfg.segments)
+    done = 0
+
+    def step(label: str) -> None:
+        nonlocal done
+        if progress is not None:
+            progress(label, done, steps)
+        done += 1
+
+    step("features")
+    run = SegmentRun(as_of, compute_features(wh, as_of, cfg.features))
+    definitions: list[tuple[str, str, str, str | None]] = []
+    if cfg.rfm.enabled:
+        step("RFM tiers")
+        run.rfm = compute_rfm(wh, as_of, cfg.rfm)
+        if cfg.rfm.segments:
+            run.changes += _rfm_membership(wh, as_of, definitions)
+    for spec in cfg.clusters:
+        step(f"clustering {spec.name}")
+        run.clusters.append(_clustering(cfg, wh, spec, as_of, run, definitions))
+    step("rule inputs")
+    catalog = catalog_for(wh)
+    rules = compile_segments(cfg, Catalog(catalog.values, {}, EVENT_TYPES, models=catalog.models))
+    if rules:
+        inputs = rule_inputs(
+            wh, list(rules.values()), as_of, members=lambda name: members_at(wh, name, as_of)
+        )
+        try:
+            for name, rule in rules.items():
+                step(f"segment {name}")
+                run.changes.append(
+                    record_membership(wh, name, "rule", rule_members(rule, inputs), as_of)
+                )
+        finally:
+            wh.drop(INPUTS)
+        definitions += [(seg.name, "rule", seg.rule, seg.description) for seg in cfg.segments]
+    save_definitions(wh, definitions)
+    if progress is not None:
+        progress("done", steps, steps)
+    return run
+
+
+def _rfm_membership(
+    wh: IbisWarehouse, as_of: datetime, definitions: list[tuple[str, str, str, str | None]]
+) -> list[MembershipChange]:
+    from segmint.segments.rfm import MEANINGS
+
+    r = wh.table("rfm")
+    r = r.filter(r.as_of == ibis.timestamp(as_of))
+    out = []
+    for name in RFM_SEGMENTS:
+        members = r.filter(r.rfm_segment == name).select("customer_id")
+        out.append(record_membership(wh, segment_slug(name), "rfm", members, as_of))
+        meaning = MEANINGS.get(name)
+        text = meaning[0] if isinstance(meaning, tuple) else meaning
+        definitions.append((segment_slug(name), "rfm", f'rfm_segment == "{name}"', text))
+    return out
+
+
+def _clustering(
+    cfg: ProjectConfig,
+    wh: IbisWarehouse,
+    spec: Any,
+    as_of: datetime,
+    run: SegmentRun,
+    definitions: list[tuple[str, str, str, str | None]],
+) -> Any:
+    from segmint.features import latest_features
+    from segmint.segments.clusters import CLUSTERS, run_clustering
+
+    result = run_clustering(wh, spec, latest_features(wh, as_of), as_of, cfg.home_dir / "models")
+    a = wh.table(CLUSTERS)
+    a = a.filter((a.clustering == spec.name) & (a.as_of == ibis.timestamp(as_of)))
+    current = {f"{spec.name}_{i}" for i in result.sizes if i >= 0}
+    for cid, name in sorted(result.model.names_.items()):
+        if cid < 0:
+            continue
+        seg = f"{spec.name}_{cid}"
+        members = a.filter(a.cluster == cid).select("customer_id")
+        run.changes.append(record_membership(wh, seg, "cluster", members, as_of))
+        definitions.append((seg, "cluster", f'cluster("{spec.name}") == {cid}', name))
+    # clusters an earlier model had and this one does not: their members leave
+    prefix = f"{spec.name}_"
+    for old in _cluster_segments(wh, prefix) - current:
+        empty = a.filter(ibis.literal(False)).select("customer_id")
+        run.changes.append(record_membership(wh, old, "cluster", empty, as_of))
+    return result
+
+
+def _cluster_segments(wh: IbisWarehouse, prefix: str) -> set[str]:
+    return {
+        r["segment"]
+        for r in segment_names(wh)
+        if r["kind"] == "cluster"
+        and r["segment"].startswith(prefix)
+        and r["segment"][len(prefix) :].isdigit()
+        and r["members"] > 0
+    }
+
+
+def save_definitions(wh: IbisWarehouse, rows: Iterable[tuple[str, str, str, str | None]]) -> None:
+    """Upsert ``(segment, kind, definition, description)`` rows of ``segment_definitions``."""
+    rows = list(rows)
+    wh.ensure_table(DEFINITIONS, DEFINITIONS_SCHEMA)
+    if not rows:
+        return
+    now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    names = ", ".join(lit(r[0]) for r in rows)
+    wh.execute(f"DELETE FROM {DEFINITIONS} WHERE segment IN ({names})")
+    values = ", ".join(
+        f"({lit(s)}, {lit(k)}, {lit(d)}, {lit(desc)}, {lit(now)})" for s, k, d, desc in rows
+    )
+    wh.execute(
+        f"INSERT INTO {DEFINITIONS} (segment, kind, definition, description, updated_at) "
+        f"VALUES {values}"
+    )
+
+
+def definitions(wh: IbisWarehouse) -> dict[str, dict[str, Any]]:
+    """Every saved segment definition by name."""
+    if not wh.has_table(DEFINITIONS):
+        return {}
+    return {r["segment"]: r for r in wh.to_arrow(DEFINITIONS).to_pylist()}
