@@ -161,7 +161,7 @@ def test_init_writes_a_starter_that_validate_accepts(tmp_path: Path) -> None:
     says(bad.output, f"segmint.yaml:{line}: sources[0].path: no file matches")
     write(tmp_path / "data" / "orders.csv", RETAIL)
     ok = segmint("validate", "-c", starter)
-    says(ok.output, "✓ my-shop: 1 source(s) look right.")
+    says(ok.output, "✓ my-shop: 1 source(s), 2 rule segment(s)")
     loaded = segmint("ingest", "-c", starter)
     says(loaded.output, "2 input rows = 2 loaded + 0 duplicates + 0 quarantined ✓")
 

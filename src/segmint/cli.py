@@ -361,7 +361,7 @@ def _as_of(text: str | None, wh: object) -> datetime:
     if text is None:
         end = data_end(wh)  # type: ignore[arg-type]
         if end is None:
-            raise typer.BadParameter("no events or orders yet: run `segmint ingest` first")
+            raise NotFoundError("no events or orders yet: run `segmint ingest` first")
         return end
     if text == "now":
         return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
@@ -439,10 +439,14 @@ def features_list(
 @app.command()
 def segment(config: ConfigOpt = None, as_of: AsOfOpt = None) -> None:
     """Compute every segment as of a date: features, RFM tiers, clusters and rule segments."""
-    from segmint.segments import run_segments
+    from segmint.segments import compile_segments, run_segments
     from segmint.warehouse import connect
 
     cfg = _config(config)
+    try:
+        compile_segments(cfg)  # a mistake in the project file shows before any work
+    except SegmintError as exc:
+        _fail(exc)
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -466,6 +470,64 @@ def segment(config: ConfigOpt = None, as_of: AsOfOpt = None) -> None:
     console.print("report: segmint report" + (f" -c {config}" if config else ""))
 
 
+@app.command()
+def report(
+    config: ConfigOpt = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="The computation to show (default: the newest)."),
+    ] = None,
+) -> None:
+    """Write the segments report: sizes, RFM grid, clusters (elbow, profiles), as HTML."""
+    from segmint.segments import write_report
+    from segmint.warehouse import connect
+
+    cfg = _config(config)
+    when = None
+    if as_of is not None:
+        try:
+            when = datetime.fromisoformat(as_of)
+        except ValueError:
+            raise typer.BadParameter(f"{as_of!r} is not a date", param_hint="--as-of") from None
+    try:
+        with connect(cfg.warehouse, cfg.base_dir) as wh, err.status("drawing the report"):
+            path = write_report(cfg, wh, when)
+    except SegmintError as exc:
+        _fail(exc)
+        return
+    console.print(f"report: {path}  (charts as PNG and SVG in {path.with_suffix('')})")
+
+
+def _print_clustering(c: Any) -> None:
+    model = c.model
+    stab = model.stability_
+    chosen = next((r for r in model.selection_ if r.get("chosen")), None)
+    how = (
+        f"k={model.n_clusters_} chosen by silhouette {chosen['silhouette']:.2f} "
+        f"among k={model.selection_[0]['k']}..{model.selection_[-1]['k']}"
+        if chosen and len(model.selection_) > 1
+        else f"{model.n_clusters_} clusters"
+    )
+    table = Table(
+        title=f"Clustering {c.name} (v{c.version}, {model.method}): {how}"
+        + (f"; bootstrap stability ARI {stab['mean']:.2f}" if stab else "")
+    )
+    for col in ("segment", "name", "customers", "stands out on"):
+        table.add_column(col, justify="right" if col == "customers" else "left")
+    for p in model.profile_:
+        if p.id < 0:
+            continue
+        table.add_row(
+            f"{escape(c.name)}_{p.id}",
+            escape(p.name),
+            f"{c.sizes.get(p.id, 0):,}",
+            escape(", ".join(p.top[:3])),
+        )
+    console.print(table)
+    if c.note:
+        console.print(f"[yellow]note:[/] {escape(c.note)}")
+
+
 def _print_segment_run(run: Any, wh: Any) -> None:
     from segmint.segments import definitions
 
@@ -476,12 +538,7 @@ def _print_segment_run(run: Any, wh: Any) -> None:
         + (f", {run.rfm.customers:,} scored by RFM" if run.rfm else "")
     )
     for c in run.clusters:
-        stab = c.model.stability_
-        console.print(
-            f"clustering [bold]{escape(c.name)}[/] v{c.version}: {c.model.n_clusters_} clusters "
-            f"({c.model.method})"
-            + (f", bootstrap stability ARI {stab['mean']:.2f}" if stab else "")
-        )
+        _print_clustering(c)
     table = Table(title=f"Segments as of {run.as_of}")
     for col in ("segment", "kind", "members", "entered", "exited", "description"):
         table.add_column(

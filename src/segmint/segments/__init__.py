@@ -7,6 +7,7 @@ does); the parts live in :mod:`segmint.segments.rules`, :mod:`segmint.segments.r
 
 from __future__ import annotations
 
+from segmint.segments._report import build_sections, write_report
 from segmint.segments._run import (
     DEFINITIONS,
     SegmentRun,
@@ -20,9 +21,11 @@ from segmint.segments._run import (
 __all__ = [
     "DEFINITIONS",
     "SegmentRun",
+    "build_sections",
     "compile_segments",
     "definitions",
     "project_catalog",
     "rfm_segment_names",
     "run_segments",
+    "write_report",
 ]
