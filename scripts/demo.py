@@ -1,9 +1,11 @@
 """`make demo`: the main job on embedded defaults, no server needed.
 
 Ingests the UCI Online Retail example (541,909 real invoice lines) into an embedded DuckDB
-warehouse, prints the data-quality report and a summary of the unified customers. Without the
-datasets (SEGMINT_DATA or ../shared/data) it generates a synthetic shop instead, which also
-exercises PII encryption, CRM duplicates and anonymous visitors who log in.
+warehouse, prints the data-quality report and a summary of the unified customers, then
+computes its segments (RFM tiers, a clustering, rule segments) and writes the segments
+report. Without the datasets (SEGMINT_DATA or ../shared/data) it generates a synthetic shop
+instead, which also exercises PII encryption, CRM duplicates and anonymous visitors who log
+in.
 """
 
 from __future__ import annotations
@@ -70,6 +72,19 @@ def main() -> None:
     segmint("customers", "-c", str(config))
     console.print(Rule("Run it again: nothing is loaded twice"))
     segmint("ingest", "-c", str(config))
+    console.print(Rule("Segments: features, RFM tiers, a clustering and rule segments"))
+    segmint("segment", "-c", str(config))
+    first_rule = _first_rule(config)
+    if first_rule:
+        segmint("segments", "show", first_rule, "-c", str(config), "--limit", "5")
+    segmint("report", "-c", str(config))
+
+
+def _first_rule(config: Path) -> str | None:
+    from segmint.config import load_config
+
+    segments = load_config(config).segments
+    return segments[0].name if segments else None
 
 
 if __name__ == "__main__":

@@ -24,6 +24,31 @@ sources:
   - name: order_lines
     path: order_lines.csv
     table: order_lines
+
+# Segments to start from (docs/rules.md, docs/rfm.md, docs/clustering.md)
+rfm: {{bins: 5}}
+clusters:
+  - name: behaviour
+    description: buying and browsing behaviour
+    method: kmeans
+    k: auto
+    k_range: [3, 8]
+segments:
+  - name: browsers
+    description: Looked at products, bought nothing, in the last 14 days
+    rule: count(product_view, 14d) >= 3 and count(purchase, 14d) == 0
+  - name: frequent_buyers
+    description: More than 5 purchases in the last 30 days
+    rule: count(purchase, 30d) > 5
+  - name: cart_abandoners
+    description: Put something in the cart in the last 3 days and did not buy
+    rule: days_since(add_to_cart) < 3 and count(purchase, 3d) == 0
+  - name: slipping_away
+    description: Good customers who have not bought for a while, worth a win-back offer
+    rule: rfm_segment in ("At Risk", "Can't Lose Them") and monetary > 100
+  - name: mobile_first
+    description: Most of their activity is on a phone
+    rule: share(device == "mobile", 30d) > 0.5 and count(*, 30d) >= 5
 """
 
 
