@@ -15,7 +15,7 @@ from typing import Any
 from segmint.config import ProjectConfig
 from segmint.errors import NotFoundError
 from segmint.report import Section, TableData, sizes_chart, write_segments_report
-from segmint.segments._run import definitions
+from segmint.segments._run import cluster_models_dir, definitions
 from segmint.segments.membership import sizes_over_time
 from segmint.warehouse import IbisWarehouse
 
@@ -118,7 +118,7 @@ def _clustering(cfg: ProjectConfig, wh: IbisWarehouse, name: str, as_of: datetim
     from segmint.segments.clusters import sizes_chart as cluster_sizes
 
     try:
-        model, meta = load_model(cfg.home_dir / "models", name)
+        model, meta = load_model(cluster_models_dir(cfg), name)
     except FileNotFoundError:
         return Section(f"Clustering {name}", "Not computed yet: run `segmint segment`.")
     stab = model.stability_

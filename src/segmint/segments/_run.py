@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import ibis
@@ -52,6 +53,11 @@ class SegmentRun:
     rfm: RFMRun | None = None
     clusters: list[Any] = field(default_factory=list)  # ClusterRun
     changes: list[MembershipChange] = field(default_factory=list)
+
+
+def cluster_models_dir(cfg: ProjectConfig) -> Path:
+    """Where a project's clustering models are kept: ``<home>/models/clusters/<name>/``."""
+    return cfg.home_dir / "models" / "clusters"
 
 
 def rfm_segment_names(cfg: ProjectConfig) -> list[str]:
@@ -227,7 +233,8 @@ def _clustering(
     from segmint.features import latest_features
     from segmint.segments.clusters import CLUSTERS, run_clustering
 
-    result = run_clustering(wh, spec, latest_features(wh, as_of), as_of, cfg.home_dir / "models")
+    models = cluster_models_dir(cfg)
+    result = run_clustering(wh, spec, latest_features(wh, as_of), as_of, models)
     a = wh.table(CLUSTERS)
     a = a.filter((a.clustering == spec.name) & (a.as_of == ibis.timestamp(as_of)))
     current = {f"{spec.name}_{i}" for i in result.sizes if i >= 0}
