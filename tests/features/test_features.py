@@ -202,3 +202,27 @@ def test_postgres_gives_the_same_features(tmp_path: Path, pg_url: str) -> None:
                 assert w is None or math.isnan(w), (c, k)
             else:
                 assert w == v, (c, k)
+
+
+def test_discounts_on_order_lines_count_toward_discount_share(tmp_path: Path) -> None:
+    """Regression: an order whose discount is only on its lines (no order header, or a header
+    without one) counted as undiscounted, so discount_share was 0 for every generated shop."""
+    write(
+        tmp_path / "lines.csv",
+        "order_id,line_no,product_id,quantity,unit_price,discount,customer_id,ts\n"
+        "o1,1,p1,1,10,2,a,2024-01-05 10:00\n"
+        "o1,2,p2,1,5,,a,2024-01-05 10:00\n"
+        "o2,1,p1,2,10,,a,2024-02-05 10:00\n",
+    )
+    write(
+        tmp_path / "segmint.yaml",
+        "project: d\nsources:\n  - {name: lines, path: lines.csv, table: order_lines}\n",
+    )
+    f = rows(shop_root(tmp_path))
+    assert f["a"]["discount_share"] == pytest.approx(0.5)
+    assert f["a"]["monetary"] == pytest.approx(10 - 2 + 5 + 20)
+
+
+def shop_root(root: Path) -> Path:
+    ingest(load_config(root / "segmint.yaml"))
+    return root

@@ -57,6 +57,7 @@ def _line_totals(lines: ir.Table) -> ir.Table:
         line_customer=lines[Col.CUSTOMER_ID].max(),
         line_status=lines[Col.STATUS].max(),
         line_country=lines[Col.COUNTRY].mode(),
+        line_discount=lines[Col.DISCOUNT].sum(),
     )
 
 
@@ -116,13 +117,21 @@ def _orders(wh: IbisWarehouse) -> ir.Table | None:
     else:
         base = from_lines
     t = totals.select(
-        Col.ORDER_ID, "n_lines", "n_items", "revenue", "returned_value", "all_returns"
+        Col.ORDER_ID,
+        "n_lines",
+        "n_items",
+        "revenue",
+        "returned_value",
+        "all_returns",
+        "line_discount",
     )
     joined = base.left_join(t, Col.ORDER_ID).drop(f"{Col.ORDER_ID}_right")
     return joined.mutate(
+        # an order's discount is the header's, else the sum of its lines' discounts
+        discount=ibis.coalesce(joined[Col.DISCOUNT], joined.line_discount),
         is_return=joined.all_returns.fill_null(False)
-        | joined[Col.STATUS].isin(["cancelled", "returned"]).fill_null(False)
-    ).drop("all_returns")
+        | joined[Col.STATUS].isin(["cancelled", "returned"]).fill_null(False),
+    ).drop("all_returns", "line_discount")
 
 
 def _products(wh: IbisWarehouse) -> ir.Table | None:
