@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import ibis
+import numpy as np
 import pandas as pd
 import pytest
 import vl_convert as vlc
@@ -152,17 +153,19 @@ EDGES = RFMConfig(
         "monetary": [100, 200, 500, 1000],
     }
 )
-#: value on each side of every threshold: recency <= t counts, frequency/monetary >= t counts
+#: value on each side of every threshold: recency <= t counts (in whole days: 30.5 days is
+#: day 30), frequency/monetary >= t counts
 EDGE_CASES = [
     # recency, frequency, monetary, R, F, M
     (0.0, 1, -5.0, 5, 1, 1),
     (30.0, 2, 0.0, 5, 2, 1),
-    (30.5, 3, 99.99, 4, 3, 1),
+    (30.5, 2, 0.0, 5, 2, 1),
+    (31.0, 3, 99.99, 4, 3, 1),
     (90.0, 4, 100.0, 4, 3, 2),
-    (90.01, 5, 199.0, 3, 4, 2),
+    (91.0, 5, 199.0, 3, 4, 2),
     (180.0, 9, 200.0, 3, 4, 3),
     (365.0, 10, 499.0, 2, 5, 3),
-    (365.5, 100, 500.0, 1, 5, 4),
+    (366.0, 100, 500.0, 1, 5, 4),
     (1000.0, 1, 999.0, 1, 1, 4),
     (12.0, 1, 1000.0, 5, 1, 5),
 ]
@@ -177,7 +180,7 @@ def test_fixed_edges_in_both_directions(wh: IbisWarehouse) -> None:
     for i, case in enumerate(EDGE_CASES):
         assert rsf(got[f"e{i}"]) == case[3:], case
     assert rsf(got["none"]) == (None, None, None)
-    assert got["e7"]["rfm_score"] == "154"
+    assert got["e8"]["rfm_score"] == "154"
 
 
 def test_edges_for_one_dimension_quantiles_for_the_others(wh: IbisWarehouse) -> None:
@@ -536,7 +539,7 @@ def test_online_retail_scores_match_an_independent_pandas_computation(
 
     ref = pd.DataFrame(
         {
-            "r_score": score(-scored.recency_days),
+            "r_score": score(-np.floor(scored.recency_days)),  # whole days
             "f_score": score(scored.frequency),
             "m_score": score(scored.monetary),
         }

@@ -23,8 +23,11 @@ GRID_BINS = 5
 _SCORED = "_rfm_scored"
 _N = "_rfm_n"
 #: dimension, feature column, score column, and whether a higher value is better
+#: recency is scored in whole days (the days part of T - last order, as pandas' ``.dt.days``):
+#: two customers who last bought on the same day are equally recent, whatever the hour
+_WHOLE_DAYS = "_rfm_recency_whole_days"
 _DIMENSIONS: tuple[tuple[RFMDimension, str, str, bool], ...] = (
-    ("recency", RC.RECENCY_DAYS, RC.R_SCORE, False),
+    ("recency", _WHOLE_DAYS, RC.R_SCORE, False),
     ("frequency", RC.FREQUENCY, RC.F_SCORE, True),
     ("monetary", RC.MONETARY, RC.M_SCORE, True),
 )
@@ -99,6 +102,7 @@ def rfm_scores(features: ir.Table, cfg: RFMConfig | None = None) -> ir.Table:
             RC.FREQUENCY: f[RC.FREQUENCY].cast("int64"),
             RC.MONETARY: f[RC.MONETARY].cast("float64"),
             _SCORED: (f[RC.FREQUENCY] > 0).fill_null(False),
+            _WHOLE_DAYS: f[RC.RECENCY_DAYS].cast("float64").floor(),
         }
     )
     group = [base[RC.AS_OF], base[_SCORED]]
