@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import ibis
 
 from segmint.config import IdentityConfig, load_config
-from segmint.identity import resolve_identities
+from segmint.identity import RESOLVED_ID, resolve_identities, resolved
 from segmint.ingest import ingest
-from segmint.warehouse import connect
+from segmint.schema import T
+from segmint.warehouse import IbisWarehouse, connect
 from tests.conftest import write
 
 CRM = """\
@@ -87,3 +89,75 @@ def test_canonical_id_follows_the_priority(tmp_path: Path, pii_key: str) -> None
     with connect(cfg.warehouse, cfg.base_dir) as wh:
         resolve_identities(wh, IdentityConfig(priority=["crm_id", "customer_id"]))
     assert persons(tmp_path)["customer_id:u2"] == "crm_id:crm-1"
+
+
+def _stamps(root: Path) -> dict[str, str | None]:
+    with duckdb.connect(str(root / "w.duckdb"), read_only=True) as con:
+        return dict(con.execute("SELECT event_id, _resolved_id FROM events").fetchall())
+
+
+def _both_routes(wh: IbisWarehouse, table: str) -> tuple[list[tuple], list[tuple]]:
+    """A table resolved through its kept ids, and through the joins to ``identities``."""
+    from segmint.identity import _joined
+
+    def rows(t: ibis.Table) -> list[tuple]:
+        return sorted(tuple(r.values()) for r in wh.to_arrow(t).to_pylist())
+
+    raw = wh.table(table).drop(RESOLVED_ID)
+    return rows(resolved(wh, table)), rows(_joined(wh, raw))
+
+
+def test_kept_ids_follow_a_later_login(tmp_path: Path, pii_key: str) -> None:
+    """A visitor browses anonymously; a later ingest brings the login that makes them u3's
+    browsing, and the next one a visitor who stays anonymous. The ids kept on the rows
+    follow each time, and agree with resolving through the identities table."""
+    setup(tmp_path)
+    write(tmp_path / "ev.csv", EVENTS.replace("3,login,2024-01-01 10:02,u3,anon-x\n", ""))
+    cfg = load_config(tmp_path)
+    ingest(cfg)
+    before = _stamps(tmp_path)
+    assert before["1"] == before["2"] == "anonymous_id:anon-x"
+    assert before["5"] == "u1"  # u2 shares u1's e-mail
+    write(
+        tmp_path / "ev2.csv",
+        "event_id,event_type,ts,customer_id,anonymous_id\n3,login,2024-01-01 10:02,u3,anon-x\n",
+    )
+    write(
+        tmp_path / "segmint.yaml",
+        (tmp_path / "segmint.yaml").read_text()
+        + "  - {name: web2, path: ev2.csv, table: events}\n",
+    )
+    cfg = load_config(tmp_path)
+    ingest(cfg)
+    after = _stamps(tmp_path)
+    assert after["1"] == after["2"] == after["3"] == "u3"
+    assert after["4"] == "anonymous_id:anon-y" and after["5"] == "u1"
+    with connect(cfg.warehouse, cfg.base_dir) as wh:
+        for table in (T.EVENTS, T.CUSTOMER_RECORDS):
+            kept, joined = _both_routes(wh, table)
+            assert kept == joined
+    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
+        got = dict(con.execute("SELECT customer_id, n_events FROM customers").fetchall())
+    assert got["u3"] == 3 and "anonymous_id:anon-x" not in got
+
+
+def test_rows_without_a_kept_id_are_resolved_through_identities(
+    tmp_path: Path, pii_key: str
+) -> None:
+    """Rows written after the last resolution (not by ingest) have no kept id yet: the
+    table is then resolved through ``identities``, as before ids were kept."""
+    cfg = load_config(setup(tmp_path))
+    ingest(cfg)
+    with connect(cfg.warehouse, cfg.base_dir) as wh:
+        wh.execute(
+            "INSERT INTO events (event_id, event_type, ts, anonymous_id) "
+            "VALUES ('9', 'page_view', TIMESTAMP '2024-01-04 10:00:00', 'anon-x')"
+        )
+        kept, joined = _both_routes(wh, T.EVENTS)
+        assert kept == joined
+        e = resolved(wh, T.EVENTS)
+        assert RESOLVED_ID not in e.columns
+        row = wh.to_arrow(e.filter(e.event_id == "9")).to_pylist()[0]
+        assert row["customer_id"] == "u3"
+        resolve_identities(wh, IdentityConfig())
+    assert _stamps(tmp_path)["9"] == "u3"

@@ -32,17 +32,35 @@ _CRM_SKIP = {
 
 
 def _crm(wh: IbisWarehouse) -> ir.Table | None:
+    """Per person: the newest non-empty value of each CRM attribute, accounts, last update.
+
+    Most people have one CRM record, whose values are theirs as they are; only the records of
+    people with several accounts are aggregated. That aggregate (an ``arg_max`` per attribute,
+    each state holding a string) is one DuckDB cannot spill: over every record of 1M
+    customers it needs several GB, far above ingest's memory limit.
+    """
     if not wh.has_table(T.CUSTOMER_RECORDS):
         return None
     rec = resolved(wh, T.CUSTOMER_RECORDS)
     attrs = [c for c in rec.columns if c not in _CRM_SKIP]
-    order = rec[Col.UPDATED_AT].fill_null(ibis.timestamp("1970-01-01 00:00:00"))
-    aggs = {c: rec[c].argmax(order, where=rec[c].notnull()) for c in attrs}
-    return rec.group_by(Col.CUSTOMER_ID).aggregate(
-        **aggs,
-        n_accounts=rec.source_customer_id.nunique(),
-        crm_updated_at=rec[Col.UPDATED_AT].max(),
+    counts = rec.group_by(Col.CUSTOMER_ID).aggregate(_records=rec.count())
+    rec = rec.inner_join(counts, Col.CUSTOMER_ID)
+    one = rec.filter(rec._records == 1)
+    single = one.select(
+        Col.CUSTOMER_ID,
+        *attrs,
+        n_accounts=one.source_customer_id.notnull().ifelse(1, 0).cast("int64"),
+        crm_updated_at=one[Col.UPDATED_AT],
     )
+    many = rec.filter(rec._records > 1)
+    order = many[Col.UPDATED_AT].fill_null(ibis.timestamp("1970-01-01 00:00:00"))
+    aggs = {c: many[c].argmax(order, where=many[c].notnull()) for c in attrs}
+    several = many.group_by(Col.CUSTOMER_ID).aggregate(
+        **aggs,
+        n_accounts=many.source_customer_id.nunique(),
+        crm_updated_at=many[Col.UPDATED_AT].max(),
+    )
+    return single.union(several.cast(single.schema()))
 
 
 def _orders(wh: IbisWarehouse) -> ir.Table | None:

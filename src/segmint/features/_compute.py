@@ -388,24 +388,31 @@ def compute_features(
     """
     expr, defs = feature_table(wh, as_of)
     as_of = as_of.replace(tzinfo=None, microsecond=0)
-    temp = "_features_new"
-    wh.write(temp, expr)
-    try:
-        if custom:
+    if not custom:  # straight from the query: a temp table would be written, then copied
+        _store(wh, expr.schema(), wh.ibis.compile(expr), as_of)
+    else:
+        temp = "_features_new"
+        wh.write(temp, expr)
+        try:
             defs = defs + _add_custom(wh, temp, custom, as_of)
-        schema = {
-            name: _DUCK_TYPES.get(str(dtype).split("(")[0].rstrip("!").lower(), "VARCHAR")
-            for name, dtype in wh.table(temp).schema().items()
-        }
-        wh.ensure_table(FEATURES, schema)
-        cols = ", ".join(ident(c) for c in schema)
-        stamp = as_of.isoformat(sep=" ")
-        wh.execute(f"DELETE FROM {FEATURES} WHERE as_of = TIMESTAMP '{stamp}'")
-        wh.execute(f"INSERT INTO {FEATURES} ({cols}) SELECT {cols} FROM {ident(temp)}")
-    finally:
-        wh.drop(temp)
+            _store(wh, wh.table(temp).schema(), f"SELECT * FROM {ident(temp)}", as_of)
+        finally:
+            wh.drop(temp)
     n = int(wh.table(FEATURES).filter(ibis._.as_of == as_of).count().execute())
     return FeatureRun(as_of, n, defs)
+
+
+def _store(wh: IbisWarehouse, schema: Any, select: str, as_of: datetime) -> None:
+    """Replace the rows of ``as_of`` in ``features`` by those of the query ``select``."""
+    types = {
+        name: _DUCK_TYPES.get(str(dtype).split("(")[0].rstrip("!").lower(), "VARCHAR")
+        for name, dtype in schema.items()
+    }
+    wh.ensure_table(FEATURES, types)
+    cols = ", ".join(ident(c) for c in types)
+    stamp = as_of.isoformat(sep=" ")
+    wh.execute(f"DELETE FROM {FEATURES} WHERE as_of = TIMESTAMP '{stamp}'")
+    wh.execute(f"INSERT INTO {FEATURES} ({cols}) SELECT {cols} FROM ({select}) AS _new")
 
 
 def _add_custom(

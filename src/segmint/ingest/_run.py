@@ -30,10 +30,8 @@ from segmint.schema import INPUT_TABLES, T
 from segmint.sources import expand, sha256
 from segmint.sql import lit
 from segmint.warehouse import IbisWarehouse, connect
-from segmint.warehouse._duckdb import DuckDBWarehouse
+from segmint.warehouse._duckdb import DuckDBWarehouse, ingest_memory_limit
 
-#: DuckDB's memory cap while ingesting; beyond it, DuckDB spills to disk
-STAGING_MEMORY = "1GB"
 FILES_SCHEMA = {
     "run_id": "VARCHAR",
     "source": "VARCHAR",
@@ -129,8 +127,10 @@ def _staging(
     """The DuckDB connection that reads and validates files, and whether it is the warehouse's.
 
     With a DuckDB warehouse, staging is a second connection to that same database (its temp
-    tables are its own), so clean rows reach the stored tables without a copy. Otherwise it is
-    an in-memory database. Either way DuckDB is held to 1 GB and spills to disk beyond that.
+    tables are its own), so clean rows reach the stored tables without a copy; the caller
+    holds the warehouse to ingest's memory limit (DuckDB's limit is database-wide, a
+    cursor's own included). Otherwise it is an in-memory database held to that limit here.
+    Either way DuckDB spills to disk beyond it.
     """
     shared = isinstance(wh, DuckDBWarehouse)
     con = wh.raw.cursor() if isinstance(wh, DuckDBWarehouse) else duckdb.connect()
@@ -144,7 +144,9 @@ def _staging(
         con.execute(f"SET temp_directory = {lit(str(tmp))}")
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET enable_progress_bar = false")
-    con.execute(f"SET memory_limit = {lit(STAGING_MEMORY)}")
+    limit = ingest_memory_limit()
+    if not shared and limit is not None:
+        con.execute(f"SET memory_limit = {lit(limit)}")
     load_vocabulary(con)
     if _maps_pii(cfg):
         PiiCipher(key or load_master_key()).register(con)
@@ -184,13 +186,26 @@ def ingest(
     """
     plan = plan_files(cfg)
     key = load_master_key() if _maps_pii(cfg) else None  # no key: stop before any write
+    limit = ingest_memory_limit()
     wh = warehouse or connect(cfg.warehouse, cfg.base_dir)
-    try:
-        staging, shared = _staging(cfg, key, wh)
-    except BaseException:
+    with contextlib.ExitStack() as stack:
         if warehouse is None:
-            wh.close()
-        raise
+            stack.callback(wh.close)
+        if isinstance(wh, DuckDBWarehouse):  # restored when ingest ends, however it ends
+            stack.enter_context(wh.memory_limit(limit))
+        return _ingest(cfg, wh, plan, key, force=force, progress=progress)
+
+
+def _ingest(
+    cfg: ProjectConfig,
+    wh: IbisWarehouse,
+    plan: list[tuple[SourceConfig, list[Path]]],
+    key: bytes | None,
+    *,
+    force: bool,
+    progress: Progress | None,
+) -> IngestReport:
+    staging, shared = _staging(cfg, key, wh)
     now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
     report = IngestReport(uuid.uuid4().hex[:12], cfg.project, cfg.warehouse, now)
     loader = FileLoader(cfg, wh, staging, report.run_id, now, shared=shared)
@@ -227,8 +242,6 @@ def ingest(
                 report.tables[name] = wh.count(name)
     finally:
         staging.close()
-        if warehouse is None:
-            wh.close()
     report.finished_at = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
     return report
 

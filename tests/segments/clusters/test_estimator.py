@@ -141,6 +141,28 @@ def test_stability_is_repeatable_with_a_seed() -> None:
     assert a["scores"] == b["scores"]
 
 
+@pytest.mark.parametrize("method", ["kmeans", "gmm", "dbscan"])
+def test_stability_refits_that_skip_scores_give_the_full_fits_labels(method: str) -> None:
+    """The refits only predict, so they skip selection scores and profiles: the same seeds
+    through a full ``fit`` give the same labels, hence the same agreement scores."""
+    X, _ = behaviour()
+    model = SegmentClusterer(method=method, k=3, random_state=4).fit(X)
+    rng = np.random.RandomState(11)
+    for _ in range(3):
+        seed = rng.randint(2**31 - 1)
+        idx = rng.randint(0, len(X), size=len(X))
+        params = {
+            "features": None,
+            "random_state": seed,
+            **({} if method == "dbscan" else {"k": 3}),
+        }
+        full = clone(model).set_params(**params).fit(X.iloc[idx])
+        light = clone(model).set_params(**params)._fit(X.iloc[idx], described=False)
+        assert not hasattr(light, "profile_") and "silhouette" not in light.selection_[0]
+        assert full.selection_[0]["silhouette"] is not None
+        assert (light.predict(X) == full.predict(X)).all()
+
+
 def test_stability_needs_one_refit() -> None:
     X, _ = behaviour()
     model = SegmentClusterer(k=3, random_state=0).fit(X)

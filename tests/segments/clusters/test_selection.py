@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from segmint.segments.clusters._prototypes import Prototypes
-from segmint.segments.clusters._selection import SILHOUETTE_TIE, Candidate, choose, score
+from segmint.segments.clusters._selection import (
+    SILHOUETTE_TIE,
+    Candidate,
+    _finish,
+    choose,
+    score,
+)
 
 
 def _candidate(k: int, silhouette: float | None, db: float | None = None) -> Candidate:
@@ -42,3 +48,22 @@ def test_scores_by_hand() -> None:
 def test_one_cluster_has_no_scores() -> None:
     s = score(np.arange(6.0).reshape(-1, 1), np.zeros(6, dtype=np.int64), 100, 0)
     assert s["silhouette"] is s["davies_bouldin"] is s["calinski_harabasz"] is None
+
+
+def test_labels_renumbered_by_size_and_noise_kept() -> None:
+    """Cluster 0 is the largest (ties: the smaller old id); noise stays -1; an empty cluster
+    is dropped; the scores are skipped when asked, the random stream is not."""
+    centers = np.array([[0.0], [10.0], [20.0], [99.0]])
+    protos = Prototypes(centers=centers, labels=np.array([3, 5, 1, 7]), radius=np.full(4, 2.0))
+    Y = np.array([[0.0], [10.1], [10.2], [19.9], [20.1], [20.0], [50.0], [0.1]])
+    options = {"silhouette_sample": 100, "scored": False}
+    rng = np.random.RandomState(0)
+    cand = _finish(protos, Y, None, options, rng, None)
+    # old 1 (three points) -> 0; old 3 and old 5 (two each) -> 1 and 2 by old id; 7 empty
+    assert cand.labels.tolist() == [1, 2, 2, 0, 0, 0, -1, 1]
+    assert cand.scores == {"n_clusters": 3, "k": 3}
+    assert sorted(cand.prototypes.labels.tolist()) == [0, 1, 2]
+    scored = _finish(protos, Y, None, {**options, "scored": True}, np.random.RandomState(0), None)
+    assert scored.labels.tolist() == cand.labels.tolist()
+    assert scored.scores["silhouette"] is not None
+    assert rng.randint(10**6) == np.random.RandomState(0).randint(10**6, size=2)[1]

@@ -178,6 +178,32 @@ def test_one_pass_for_many_rules(shop: tuple[IbisWarehouse, datetime]) -> None:
         wh.drop(INPUTS)
 
 
+def test_inputs_hold_only_what_the_rules_read(shop: tuple[IbisWarehouse, datetime]) -> None:
+    """The inputs table is written for every customer: with the features the rules name (and
+    those asked for), not all hundred of them; the members are the same either way."""
+    wh, t = shop
+    text = 'count(purchase, 30d) > 1 or (sessions_30d >= 2 and country in ("DE", "FR"))'
+    rule = compile_rule(text, catalog_for(wh))
+    inputs = rule_inputs(wh, [rule], t)
+    try:
+        agg = inputs.columns.aggregates['count(event_type == "purchase", 30d)']
+        assert sorted(inputs.table.columns) == sorted(
+            ["customer_id", "sessions_30d", "country", agg]
+        )
+        narrow = {r["customer_id"] for r in wh.to_arrow(rule_members(rule, inputs)).to_pylist()}
+        wide = rule_inputs(wh, [rule], t, values=catalog_for(wh).values)
+        assert {"frequency", "views_7d", "sessions_30d"} <= set(wide.table.columns)
+        assert {
+            r["customer_id"] for r in wh.to_arrow(rule_members(rule, wide)).to_pylist()
+        } == narrow
+        assert wh.count(INPUTS) == len(
+            sql_ids(wh, f"SELECT customer_id AS cid FROM features WHERE as_of = {ts(t)}")
+        )
+        assert narrow
+    finally:
+        wh.drop(INPUTS)
+
+
 @pytest.mark.realdata
 @pytest.mark.slow
 def test_online_retail_purchases_come_from_order_lines(

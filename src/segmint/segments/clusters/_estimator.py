@@ -171,6 +171,12 @@ class SegmentClusterer(ClusterMixin, BaseEstimator):
         An Ibis table is sampled inside the warehouse (at most ``sample_size`` rows) and only
         the sample is read; label every row with :func:`~segmint.segments.clusters.assign`.
         """
+        return self._fit(X)
+
+    def _fit(self, X: Any, *, described: bool = True) -> SegmentClusterer:
+        """:meth:`fit`; ``described=False`` (a stability refit, which only predicts) skips the
+        selection scores, ``labels_`` and the profile. The random stream is the same either
+        way, so the clusters are too."""
         self._check_params()
         rng = check_random_state(self.random_state)
         cap = self._fit_rows()
@@ -204,6 +210,7 @@ class SegmentClusterer(ClusterMixin, BaseEstimator):
             "min_cluster_size": self.min_cluster_size,
             "silhouette_sample": int(self.silhouette_sample),
             "n_init": int(self.n_init),
+            "scored": described,
         }
         cands = fit_candidates(self.method, Y, ks, options, rng)
         best = choose(cands) if len(cands) > 1 else 0
@@ -223,12 +230,14 @@ class SegmentClusterer(ClusterMixin, BaseEstimator):
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
         self.n_samples_fit_ = n
+        self.stability_: dict[str, Any] | None = None
+        if not described:
+            return self
         self.labels_ = self.predict(full)
         self.profile_ = profile(
             full, self.labels_, log=self.preprocessor_.logged_features, words=self.words
         )
         self.names_ = {p.id: p.name for p in self.profile_}
-        self.stability_: dict[str, Any] | None = None
         return self
 
     def _check_params(self) -> None:
@@ -314,7 +323,7 @@ class SegmentClusterer(ClusterMixin, BaseEstimator):
             refit = clone(self).set_params(**params, random_state=rng.randint(2**31 - 1))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ClusteringWarning)
-                refit.fit(frame.iloc[idx])
+                refit._fit(frame.iloc[idx], described=False)
             scores.append(float(adjusted_rand_score(base, refit.predict(evaluation))))
         self.stability_ = {
             "n_boot": n_boot,

@@ -139,14 +139,22 @@ def _finish(
     rng: np.random.RandomState,
     est: Any,
 ) -> Candidate:
-    """Relabel by size (0 = largest), drop empty clusters, score."""
+    """Relabel by size (0 = largest), drop empty clusters, score (unless ``options`` say
+    ``scored=False``: a refit that only needs labels)."""
     raw = protos.predict(Y)
     ids, counts = np.unique(raw[raw >= 0], return_counts=True)
     order = ids[np.lexsort((ids, -counts))]
     mapping = {int(old): new for new, old in enumerate(order)}
     protos = protos.relabel(mapping)
-    labels = np.array([mapping.get(int(v), -1) for v in raw], dtype=np.int64)
-    scores = score(Y, labels, options["silhouette_sample"], int(rng.randint(2**31 - 1)))
+    # new label by old one; the last slot, never an old label, is where -1 (noise) looks
+    lookup = np.full(int(raw.max(initial=-1)) + 2, -1, dtype=np.int64)
+    lookup[order] = np.arange(len(order))
+    labels = lookup[raw]
+    seed = int(rng.randint(2**31 - 1))  # drawn either way: the generator's stream is the same
+    if options.get("scored", True):
+        scores = score(Y, labels, options["silhouette_sample"], seed)
+    else:
+        scores = {"n_clusters": len(order)}
     scores["k"] = k if k is not None else len(order)
     return Candidate(protos, labels, scores, est)
 

@@ -131,7 +131,7 @@ class _Gen:
         if isinstance(e, In):
             x = self.gen(e.operand)
             op = "not in" if e.negated else "in"
-            return self.guarded(f"({x.code} {op} {frozenset(e.values)!r})", x)
+            return self.guarded(f"({x.code} {op} {_set_literal(e.values)})", x)
         if isinstance(e, Betw):
             x, lo, hi = self.gen(e.operand), self.gen(e.low), self.gen(e.high)
             inside = self.logic("and", [self.compare(">=", x, lo), self.compare("<=", x, hi)])
@@ -199,6 +199,13 @@ class _Gen:
             "contains": f"({part} in {x.code})",
         }[e.name]
         return self.guarded(body, x)
+
+
+def _set_literal(values: Iterable[object]) -> str:
+    """A set display of constants, which CPython folds into one frozenset constant: unlike
+    ``frozenset({...})``, nothing is looked up or built when the rule runs."""
+    items = list(dict.fromkeys(repr(v) for v in values))
+    return "{" + ", ".join(items) + "}" if items else "frozenset()"
 
 
 def compile_profile(e: Expr) -> Callable[..., Any]:

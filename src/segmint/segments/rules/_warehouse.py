@@ -156,12 +156,14 @@ def rule_inputs(
     *,
     members: Callable[[str], ir.Table] | None = None,
     name: str = INPUTS,
+    values: Iterable[str] = (),
 ) -> RuleInputs:
     """Write the table ``rules`` are computed on as of ``as_of``, and describe it.
 
     The rows are the customers of the ``features`` table at ``as_of`` (compute them first);
-    columns are their features, their RFM scores at ``as_of`` when computed, one column per
-    distinct windowed aggregate of all the rules, and the scores and clusters they name.
+    columns are ``customer_id``, the features and RFM values (at ``as_of``, when computed)
+    the rules read and any other named in ``values``, one column per distinct windowed
+    aggregate of all the rules, and the scores and clusters they name.
     """
     as_of = as_of.replace(tzinfo=None, microsecond=0)
     if not wh.has_table("features"):
@@ -172,10 +174,15 @@ def rule_inputs(
         raise NotFoundError(
             f"no features as of {as_of}: run `segmint features --as-of '{as_of}'` first"
         )
+    # only what is read: the table is written for every customer, and rules name a few of
+    # the hundred-odd features
+    wanted = {v for r in rules for v in r.values} | set(values)
+    base = base.select(Col.CUSTOMER_ID, *[c for c in base.columns if c in wanted])
     rfm = _at(wh, RFM_TABLE, as_of)
-    if rfm is not None:
-        keep = [c for c in rfm.columns if c not in base.columns or c == Col.CUSTOMER_ID]
-        base = base.left_join(rfm.select(*keep), Col.CUSTOMER_ID).drop(f"{Col.CUSTOMER_ID}_right")
+    extra = [] if rfm is None else [c for c in rfm.columns if c in wanted - set(base.columns)]
+    if rfm is not None and extra:
+        part = rfm.select(Col.CUSTOMER_ID, *extra)
+        base = base.left_join(part, Col.CUSTOMER_ID).drop(f"{Col.CUSTOMER_ID}_right")
     specs = list({s.key: s for r in rules for s in r.aggregates}.values())
     cols = Columns(segments=members)
     if specs:
