@@ -2,10 +2,10 @@
 
 Ingests the UCI Online Retail example (541,909 real invoice lines) into an embedded DuckDB
 warehouse, prints the data-quality report and a summary of the unified customers, then
-computes its segments (RFM tiers, a clustering, rule segments) and writes the segments
-report. Without the datasets (SEGMINT_DATA or ../shared/data) it generates a synthetic shop
-instead, which also exercises PII encryption, CRM duplicates and anonymous visitors who log
-in.
+trains a predictive model (who orders again within 30 days), computes the segments (RFM
+tiers, a clustering, the model's scores, rule segments) and writes the segments report.
+Without the datasets (SEGMINT_DATA or ../shared/data) it generates a synthetic shop instead,
+which also exercises PII encryption, CRM duplicates and anonymous visitors who log in.
 """
 
 from __future__ import annotations
@@ -72,12 +72,41 @@ def main() -> None:
     segmint("customers", "-c", str(config))
     console.print(Rule("Run it again: nothing is loaded twice"))
     segmint("ingest", "-c", str(config))
-    console.print(Rule("Segments: features, RFM tiers, a clustering and rule segments"))
+    model = _first_model(config)
+    if model:
+        console.print(Rule(f"A predictive model: {model}"))
+        segmint("train", model, "-c", str(config))
+    console.print(Rule("Segments: features, RFM tiers, a clustering, scores and rule segments"))
+    month_before = _month_before_end(config)
+    if month_before:
+        segmint("segment", "-c", str(config), "--as-of", month_before)
+        console.print(Rule("A month later: who entered and who left each segment"))
     segmint("segment", "-c", str(config))
     first_rule = _first_rule(config)
     if first_rule:
         segmint("segments", "show", first_rule, "-c", str(config), "--limit", "5")
     segmint("report", "-c", str(config))
+
+
+def _month_before_end(config: Path) -> str | None:
+    """The date 30 days before the day after the data ends, so history has two points."""
+    from datetime import timedelta
+
+    from segmint.config import load_config
+    from segmint.features import data_end
+    from segmint.warehouse import connect
+
+    cfg = load_config(config)
+    with connect(cfg.warehouse, cfg.base_dir) as wh:
+        end = data_end(wh)
+    return None if end is None else (end - timedelta(days=30)).strftime("%Y-%m-%d")
+
+
+def _first_model(config: Path) -> str | None:
+    from segmint.config import load_config
+
+    models = [m for m in load_config(config).models if m.entity == "customer"]
+    return models[0].name if models else None
 
 
 def _first_rule(config: Path) -> str | None:

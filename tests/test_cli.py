@@ -453,7 +453,7 @@ def test_generate_then_ingest_the_generated_project(tmp_path: Path) -> None:
     gen = segmint("generate", "--customers", 300, "--days", 20, "--seed", 3, "--out", out)
     counts = {r[0]: int(r[1].replace(",", "")) for r in rows(gen.output)}
     assert counts["customers"] == 300
-    assert set(counts) == {"customers", "products", "events", "orders", "order_lines"}
+    assert set(counts) == {"customers", "products", "events", "orders", "order_lines", "survey"}
     config = out / "segmint.yaml"
     says(gen.output, f"next: segmint ingest -c {config}")
     key = segmint("keys", "generate").stdout.strip()

@@ -31,6 +31,10 @@ features_app = typer.Typer(
 )
 app.add_typer(customers_app, name="customers")
 app.add_typer(features_app, name="features")
+models_app = typer.Typer(
+    help="The model registry: list, show and promote trained models.", no_args_is_help=True
+)
+app.add_typer(models_app, name="models")
 segments_app = typer.Typer(
     help="Look at segments: list them, show one's history, export its members.",
     no_args_is_help=True,
@@ -98,8 +102,8 @@ def validate(config: ConfigOpt = None) -> None:
         raise typer.Exit(1)
     console.print(
         f"[green]✓[/] {cfg.project}: {len(cfg.sources)} source(s), {len(rules)} rule "
-        f"segment(s), {len(cfg.features)} custom feature(s) and {len(cfg.clusters)} "
-        "clustering(s) look right."
+        f"segment(s), {len(cfg.features)} custom feature(s), {len(cfg.clusters)} "
+        f"clustering(s) and {len(cfg.models)} model(s) look right."
     )
 
 
@@ -539,6 +543,14 @@ def _print_segment_run(run: Any, wh: Any) -> None:
     )
     for c in run.clusters:
         _print_clustering(c)
+    for sc in run.scores:
+        labels = ", ".join(f"{k}: {v:,}" for k, v in sorted(sc.labels.items()))
+        console.print(
+            f"model [bold]{escape(sc.model)}[/] v{sc.version:04d} scored {sc.rows:,} customers "
+            f"({escape(labels)})"
+        )
+    for note in run.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}")
     table = Table(title=f"Segments as of {run.as_of}")
     for col in ("segment", "kind", "members", "entered", "exited", "description"):
         table.add_column(
@@ -676,6 +688,230 @@ def segments_export(
     else:
         pq.write_table(data, target)
     console.print(f"wrote {data.num_rows:,} members of {escape(name)} to {escape(str(target))}")
+
+
+def _model_spec(cfg: ProjectConfig, name: str) -> Any:
+    spec = next((m for m in cfg.models if m.name == name), None)
+    if spec is None:
+        from segmint.segments.rules._bind import did_you_mean
+
+        names = [m.name for m in cfg.models]
+        known = ", ".join(names) or "none (add one under models:)"
+        raise NotFoundError(
+            f"no model named {name!r} in the project file{did_you_mean(name, names)}; "
+            f"models: {known}"
+        )
+    return spec
+
+
+@app.command()
+def train(
+    name: Annotated[str, typer.Argument(help="The model's name (models: in segmint.yaml).")],
+    config: ConfigOpt = None,
+) -> None:
+    """Train a predictive model, evaluate it on held-out rows and register a new version."""
+    from segmint.segments.predictive import train_and_register
+    from segmint.warehouse import connect
+
+    cfg = _config(config)
+    try:
+        spec = _model_spec(cfg, name)
+        with (
+            connect(cfg.warehouse, cfg.base_dir) as wh,
+            Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TimeElapsedColumn(),
+                console=err,
+                transient=True,
+            ) as bar,
+        ):
+            task = bar.add_task("training", total=None)
+            result = train_and_register(
+                cfg, wh, spec, progress=lambda msg: bar.update(task, description=msg)
+            )
+    except SegmintError as exc:
+        _fail(exc)
+        return
+    _print_model(result.metadata)
+    console.print(
+        f"registered {escape(name)} v{result.version:04d}; report: {result.metadata['report']}"
+    )
+
+
+def _print_model(meta: dict[str, Any]) -> None:
+    from segmint.segments.predictive._report import comparison_rows
+
+    split = meta["split"]
+    console.print(
+        f"[bold]{escape(meta['model'])}[/] v{int(meta.get('version', 0)):04d}: "
+        f"{meta['algorithm']} on {len(meta['features'])} inputs, {meta['rows']:,} rows "
+        f"({split['kind']} split, {split['test_rows']:,} held out)"
+        + (f", threshold {meta['threshold']:.3f}" if meta.get("threshold") is not None else "")
+    )
+    table = Table(title="Held-out rows: the model and its baselines")
+    for col in ("model", "ROC-AUC", "PR-AUC", "F1", "precision", "recall", "Brier"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for row in comparison_rows(meta):
+        table.add_row(
+            *[("" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)) for v in row]
+        )
+    console.print(table)
+    per = Table(title="Per class")
+    for col in ("class", "precision", "recall", "F1", "rows"):
+        per.add_column(col, justify="left" if col == "class" else "right")
+    for c, v in meta["metrics"]["per_class"].items():
+        per.add_row(
+            escape(c),
+            f"{v['precision']:.3f}",
+            f"{v['recall']:.3f}",
+            f"{v['f1']:.3f}",
+            f"{v['support']:,}",
+        )
+    console.print(per)
+    if meta.get("by_history"):
+        hist = Table(title="By history (orders + sessions in the 90 days before T)")
+        for col in ("history", "rows", "ROC-AUC", "F1", "fallback ROC-AUC"):
+            hist.add_column(col, justify="left" if col == "history" else "right")
+        for r in meta["by_history"]:
+            m, f = r.get("main") or {}, r.get("fallback") or {}
+            hist.add_row(
+                r["history"],
+                f"{r['rows']:,}",
+                _f(m.get("roc_auc")),
+                _f(m.get("f1")),
+                _f(f.get("roc_auc")),
+            )
+        console.print(hist)
+    fb = meta.get("fallback")
+    if fb:
+        v = fb.get("validation") or {}
+        detail = (
+            f" (validation ROC-AUC on those customers: main {v['main_roc_auc']:.3f}, fallback "
+            f"{v['fallback_roc_auc']:.3f})"
+            if v
+            else ""
+        )
+        state = "used" if fb.get("used") else f"not used: {fb.get('why', '')}"
+        console.print(
+            f"cold start: the fallback for history below {fb.get('min_history')} is {state}"
+            + detail
+        )
+    top = ", ".join(f"{i['feature']} ({i['importance']:.3f})" for i in meta["importance"][:6])
+    console.print(f"what drives it: {escape(top)}")
+
+
+def _f(v: Any) -> str:
+    return "" if v is None else f"{v:.3f}"
+
+
+@models_app.command("list")
+def models_list(config: ConfigOpt = None) -> None:
+    """Every registered model: latest and production versions, headline figures."""
+    from segmint.segments.predictive import registry_for
+
+    cfg = _config(config)
+    reg = registry_for(cfg)
+    table = Table(title="Models")
+    for col in ("model", "versions", "latest", "production", "ROC-AUC", "F1", "trained"):
+        table.add_column(col, justify="right" if col in ("versions", "ROC-AUC", "F1") else "left")
+    names = {m.name for m in cfg.models}
+    for summary in reg.models():
+        names.discard(summary.name)
+        h = reg.metadata(summary.name, summary.latest.version).get("headline", {})
+        table.add_row(
+            escape(summary.name),
+            str(summary.count),
+            summary.latest.label,
+            summary.production.label if summary.production else "-",
+            _f(h.get("roc_auc")),
+            _f(h.get("f1")),
+            str(summary.latest.created_at)[:19],
+        )
+    for name in sorted(names):
+        table.add_row(
+            escape(name), "0", "not trained (segmint train " + name + ")", "-", "", "", ""
+        )
+    console.print(table)
+
+
+@models_app.command("show")
+def models_show(
+    name: Annotated[str, typer.Argument(help="The model's name.")],
+    version: Annotated[
+        str | None, typer.Option(help="A version (default: production, else latest).")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """One version's report: figures, baselines, features, data window, libraries."""
+    from segmint.segments.predictive import registry_for
+
+    cfg = _config(config)
+    try:
+        meta = registry_for(cfg).metadata(name, version)
+    except SegmintError as exc:
+        _fail(exc)
+        return
+    _print_model(meta)
+    console.print(f"features: {escape(', '.join(meta['features']))}")
+    console.print(f"data: {escape(json.dumps(meta.get('window', {}), default=str))}")
+    console.print(f"parameters: {escape(json.dumps(meta.get('params', {}), default=str))}")
+    libs = meta.get("libraries", {})
+    console.print("libraries: " + ", ".join(f"{k} {v}" for k, v in libs.items()))
+    console.print(f"content hash: {meta.get('content_hash')}")
+
+
+@models_app.command("promote")
+def models_promote(
+    name: Annotated[str, typer.Argument(help="The model's name.")],
+    version: Annotated[str, typer.Argument(help="The version to put in production, e.g. 3.")],
+    config: ConfigOpt = None,
+) -> None:
+    """Make a version the one `segmint score` and `segmint segment` use."""
+    from segmint.segments.predictive import registry_for
+
+    cfg = _config(config)
+    try:
+        v = registry_for(cfg).promote(name, version)
+    except SegmintError as exc:
+        _fail(exc)
+        return
+    console.print(f"[green]✓[/] {escape(name)} {v.label} is in production")
+
+
+@app.command()
+def score(
+    name: Annotated[str, typer.Argument(help="The model's name.")],
+    config: ConfigOpt = None,
+    as_of: AsOfOpt = None,
+    version: Annotated[
+        str | None, typer.Option(help="A version (default: production, else latest).")
+    ] = None,
+) -> None:
+    """Score every customer (or session) with a trained model into the `scores` table."""
+    from segmint.segments.predictive import score_model
+    from segmint.warehouse import connect
+
+    cfg = _config(config)
+    try:
+        spec = _model_spec(cfg, name)
+        with connect(cfg.warehouse, cfg.base_dir) as wh:
+            from segmint.features import data_end
+
+            # a model of a table alone (sessions) may have no events or orders to date by
+            when = _as_of(as_of if as_of or data_end(wh) else "now", wh)
+            with err.status(f"scoring {name} as of {when}"):
+                run = score_model(cfg, wh, spec, when, version=version)
+    except SegmintError as exc:
+        _fail(exc)
+        return
+    labels = ", ".join(f"{k}: {v:,}" for k, v in sorted(run.labels.items()))
+    console.print(
+        f"[green]✓[/] {run.rows:,} rows scored by {escape(name)} v{run.version:04d} as of "
+        f"{run.as_of} in table `scores` ({labels}"
+        + (f"; {run.fallback_rows:,} by the cold-start fallback" if run.fallback_rows else "")
+        + f") in {run.seconds:.1f} s"
+    )
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -222,6 +222,105 @@ class ClusterConfig(_Strict):
         return v
 
 
+LabelKind = Literal["purchase_within", "churn", "column", "table"]
+
+
+class LabelConfig(_Strict):
+    """What a predictive model learns (docs/predictive.md).
+
+    ``purchase_within``: a purchase in the ``days`` after T. ``churn``: a customer who had
+    bought before T buys nothing in the ``days`` after T. ``column``: a column of the model's
+    ``table`` (a session's outcome, a CRM churn flag). ``table``: a labels table of your own
+    (``key``, ``column``, optional ``time`` when each label was given).
+    """
+
+    kind: LabelKind
+    days: int | None = Field(None, ge=1, description="Horizon after T, in days.")
+    column: str | None = None
+    table: str | None = None
+    key: str = "customer_id"
+    time: str | None = Field(None, description="Column of the labels table: when labelled.")
+    positive: list[str | int | bool] | None = Field(
+        None, description="Label values that count as the positive class (binary models)."
+    )
+
+    @model_validator(mode="after")
+    def _complete(self) -> LabelConfig:
+        if self.kind in ("purchase_within", "churn") and self.days is None:
+            raise ValueError(f"label kind '{self.kind}' needs days: (the horizon after T)")
+        if self.kind == "column" and self.column is None:
+            raise ValueError("label kind 'column' needs column: (a column of the model's table)")
+        if self.kind == "table" and (self.table is None or self.column is None):
+            raise ValueError("label kind 'table' needs table: and column: (the label column)")
+        return self
+
+
+class PredictiveSegmentConfig(_Strict):
+    """A segment of the customers a model scores at least ``min_score`` (and below
+    ``max_score``)."""
+
+    name: str = Field(pattern=_NAME)
+    description: str | None = None
+    min_score: float = Field(ge=0, le=1)
+    max_score: float = Field(1.0, ge=0, le=1)
+
+
+Algorithm = Literal["xgboost", "random_forest", "logistic", "lightgbm"]
+
+
+class ModelConfig(_Strict):
+    """A predictive model (docs/predictive.md): trained by ``segmint train NAME``."""
+
+    name: str = Field(pattern=_NAME)
+    description: str | None = None
+    entity: Literal["customer", "session"] = "customer"
+    table: str | None = Field(None, description="A table of your own with the entity's columns.")
+    key: str | None = Field(None, description="The id column of table (default customer_id).")
+    label: LabelConfig
+    features: list[str] | Literal["auto", "none"] = "auto"
+    columns: list[str] | None = Field(None, description="Columns of table to use (default all).")
+    exclude: list[str] = Field(default_factory=list)
+    categorical: list[str] = Field(
+        default_factory=list, description="Number columns that are codes (region, browser)."
+    )
+    algorithm: Algorithm = "xgboost"
+    imbalance: Literal["none", "class_weight", "smote"] = Field(
+        "none",
+        description="class_weight or smote reweigh or oversample the rare class inside each "
+        "fold; scores then overstate probabilities (the threshold accounts for it).",
+    )
+    split: Literal["auto", "stratified", "temporal"] = "auto"
+    test_size: float = Field(0.2, gt=0, lt=0.5)
+    folds: int = Field(5, ge=2, le=10)
+    search: int = Field(12, ge=0, description="Hyperparameter candidates tried (0: defaults).")
+    snapshots: int = Field(4, ge=1, le=24, description="Training as-of times, monthly.")
+    every_days: int = Field(30, ge=1, description="Days between training snapshots.")
+    as_of: str | None = Field(None, description="Latest training as-of (default: data end - days).")
+    target_precision: float | None = Field(None, gt=0, lt=1)
+    target_recall: float | None = Field(None, gt=0, lt=1)
+    min_history: int = Field(
+        1,
+        ge=0,
+        description="Orders plus sessions in the 90 days before T below which a customer is "
+        "scored by the cold-start model (0: never).",
+    )
+    sample_size: int = Field(300_000, ge=1_000, description="Most rows the search is run on.")
+    random_state: int = 0
+    segments: list[PredictiveSegmentConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelConfig:
+        if self.entity == "session" and self.table is None:
+            raise ValueError("a session model needs table: (the sessions table of your own)")
+        if self.label.kind in ("purchase_within", "churn") and self.entity != "customer":
+            raise ValueError(f"label kind '{self.label.kind}' is about customers: entity customer")
+        if self.label.kind == "column" and self.table is None:
+            raise ValueError("label kind 'column' reads the model's table: give table:")
+        if self.target_precision is not None and self.target_recall is not None:
+            raise ValueError("give target_precision or target_recall, not both")
+        return self
+
+
 class ProjectConfig(_Strict):
     """A validated ``segmint.yaml``. ``base_dir`` is the folder relative paths resolve in."""
 
@@ -237,6 +336,7 @@ class ProjectConfig(_Strict):
     rfm: RFMConfig = RFMConfig()
     clusters: list[ClusterConfig] = Field(default_factory=list)
     segments: list[SegmentConfig] = Field(default_factory=list)
+    models: list[ModelConfig] = Field(default_factory=list)
     base_dir: Path = Field(default=Path("."), exclude=True)
     _lines: dict[tuple[Any, ...], int] = PrivateAttr(default_factory=dict)
     _file: str = PrivateAttr(default=DEFAULT_FILE)
@@ -290,6 +390,7 @@ class ProjectConfig(_Strict):
             ("segments", [seg.name for seg in self.segments]),
             ("features", [f.name for f in self.features]),
             ("clusters", [c.name for c in self.clusters]),
+            ("models", [m.name for m in self.models]),
         ):
             twice = sorted({n for n in names if names.count(n) > 1})
             if twice:

@@ -268,7 +268,7 @@ def generate_shop(
     >>> shop.counts["customers"]
     200
     >>> sorted(shop.files)
-    ['customers', 'events', 'order_lines', 'orders', 'products', 'truth']
+    ['customers', 'events', 'order_lines', 'orders', 'products', 'survey', 'truth']
     """
     _check(customers, days, events, end, dirty_rate, events_per_file, fmt)
     w = m.Window.ending(end, days)
@@ -304,10 +304,52 @@ def generate_shop(
     )
 
 
+#: share of persons who answered the buyer-stage survey
+SURVEY_SHARE = 0.3
+
+
+def _survey(out: Path, truth_csv: Path, seed: object, days: int, end: str) -> tuple[Path, int]:
+    """``survey.csv``: the buyer stage some customers stated, and when (labels to learn from).
+
+    A separate random stream of the seed draws it after everything else, so adding the
+    survey changed no other file.
+    """
+    import pyarrow.compute as pc
+    import pyarrow.csv as pcsv
+
+    truth = pcsv.read_csv(truth_csv)
+    rng = np.random.default_rng([int(seed), 2718])  # type: ignore[call-overload]
+    persons = truth.column("person_id").to_numpy(zero_copy_only=False)
+    _, first = np.unique(persons, return_index=True)
+    first = np.sort(first)
+    chosen = first[rng.random(len(first)) < SURVEY_SHARE]
+    w = m.Window.ending(end, days)
+    lo = w.start + days * 86_400 // 3
+    hi = w.end
+    when = rng.integers(lo, hi, size=len(chosen))
+    table = pa.table(
+        {
+            "customer_id": truth.column("customer_id").take(pa.array(chosen)),
+            "buyer_stage": truth.column("buyer_stage").take(pa.array(chosen)),
+            "answered_at": pc.cast(pa.array(when * 1_000_000, pa.int64()), pa.timestamp("us")),
+        }
+    )
+    path = out / "survey.csv"
+    pcsv.write_csv(table, path)
+    return path, len(chosen)
+
+
 def _finish(out: Path, sinks: _Sinks, tally: Tally, **args: object) -> GeneratedShop:
     injected = dict(tally.counts)
     truth = out / "truth" / "injected.json"
     truth.write_text(json.dumps(injected, indent=2) + "\n", encoding="utf-8")
+    survey, n_survey = _survey(
+        out,
+        sinks.truth.path,
+        args["seed"],
+        int(str(args["days"])),
+        str(args["end"]),
+    )
     config = out / "segmint.yaml"
     command = command_line(defaults=DEFAULTS, **args)  # type: ignore[arg-type]
     config.write_text(project_yaml(command, str(args["fmt"])), encoding="utf-8")
@@ -318,6 +360,7 @@ def _finish(out: Path, sinks: _Sinks, tally: Tally, **args: object) -> Generated
         "orders": [sinks.orders.path],
         "order_lines": [sinks.lines.path],
         "truth": [sinks.truth.path, sinks.anonymous.path, truth],
+        "survey": [survey],
     }
     counts = {
         "customers": sinks.customers.rows,
@@ -325,5 +368,6 @@ def _finish(out: Path, sinks: _Sinks, tally: Tally, **args: object) -> Generated
         "events": sinks.events.rows,
         "orders": sinks.orders.rows,
         "order_lines": sinks.lines.rows,
+        "survey": n_survey,
     }
     return GeneratedShop(out, config, files, counts, injected)

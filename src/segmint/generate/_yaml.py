@@ -24,6 +24,10 @@ sources:
   - name: order_lines
     path: order_lines.csv
     table: order_lines
+  - name: survey
+    description: the buyer stage some customers stated, and when
+    path: survey.csv
+    table: buyer_stage_survey
 
 # Segments to start from (docs/rules.md, docs/rfm.md, docs/clustering.md)
 rfm: {{bins: 5}}
@@ -49,6 +53,22 @@ segments:
   - name: mobile_first
     description: Most of their activity is on a phone
     rule: share(device == "mobile", 30d) > 0.5 and count(*, 30d) >= 5
+  - name: ready_high_intent
+    description: Stated or predicted ready to buy, and likely to buy this week
+    rule: in_segment("buyer_stage_ready_to_buy") and score("purchase_intent") > 0.3
+
+# Predictive models (docs/predictive.md): `segmint train NAME`, then `segmint segment` scores
+models:
+  - name: purchase_intent
+    description: Will the customer buy in the next 7 days?
+    label: {{kind: purchase_within, days: 7}}
+    snapshots: 3
+    every_days: 14
+    segments:
+      - {{name: high_intent, min_score: 0.5, description: likely to buy within a week}}
+  - name: buyer_stage
+    description: Dreamer, searcher or ready to buy, learnt from the survey answers
+    label: {{kind: table, table: buyer_stage_survey, column: buyer_stage, time: answered_at}}
 """
 
 

@@ -42,24 +42,32 @@ def _slug(text: str) -> str:
 
 
 def write_segments_report(
-    project: str, warehouse: str, as_of: datetime, sections: list[Section], folder: Path
+    project: str,
+    warehouse: str,
+    as_of: datetime,
+    sections: list[Section],
+    folder: Path,
+    *,
+    name: str = "segments",
+    heading: str = "Segments",
+    stamp: str | None = None,
 ) -> Path:
-    """Write ``segments-<as-of>.html`` (and ``segments-latest.html``) with charts inline.
+    """Write ``<name>-<stamp>.html`` (and ``<name>-latest.html``) with charts inline.
 
-    Every chart is also saved as ``<folder>/segments-<as-of>/<name>.png`` and ``.svg``.
-    Returns the HTML file's path.
+    ``stamp`` defaults to the as-of time. Every chart is also saved as
+    ``<folder>/<name>-<stamp>/<chart>.png`` and ``.svg``. Returns the HTML file's path.
     """
-    stamp = as_of.strftime("%Y%m%d-%H%M")
-    charts_dir = folder / f"segments-{stamp}"
+    stamp = stamp or as_of.strftime("%Y%m%d-%H%M")
+    charts_dir = folder / f"{name}-{stamp}"
     charts_dir.mkdir(parents=True, exist_ok=True)
     rendered = []
     for s in sections:
         svgs = []
         for i, chart in enumerate(s.charts):
             svg = chart_svg(chart)
-            name = f"{_slug(s.title)}-{i + 1}"
-            (charts_dir / f"{name}.svg").write_text(svg, encoding="utf-8")
-            (charts_dir / f"{name}.png").write_bytes(chart_png(chart))
+            file = f"{_slug(s.title)}-{i + 1}"
+            (charts_dir / f"{file}.svg").write_text(svg, encoding="utf-8")
+            (charts_dir / f"{file}.png").write_bytes(chart_png(chart))
             svgs.append(svg)
         rendered.append({"title": s.title, "text": s.text, "charts": svgs, "tables": s.tables})
     env = Environment(
@@ -68,6 +76,7 @@ def write_segments_report(
     )
     html = env.get_template("segments.html.j2").render(
         d={
+            "heading": heading,
             "project": project,
             "warehouse": warehouse,
             "as_of": as_of,
@@ -75,7 +84,7 @@ def write_segments_report(
             "sections": rendered,
         }
     )
-    path = folder / f"segments-{stamp}.html"
+    path = folder / f"{name}-{stamp}.html"
     path.write_text(html, encoding="utf-8")
-    (folder / "segments-latest.html").write_text(html, encoding="utf-8")
+    (folder / f"{name}-latest.html").write_text(html, encoding="utf-8")
     return path

@@ -8,6 +8,7 @@ computed inside the warehouse; only clustering fits read a sample out of it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -52,7 +53,9 @@ class SegmentRun:
     features: FeatureRun
     rfm: RFMRun | None = None
     clusters: list[Any] = field(default_factory=list)  # ClusterRun
+    scores: list[Any] = field(default_factory=list)  # ScoreRun
     changes: list[MembershipChange] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def cluster_models_dir(cfg: ProjectConfig) -> Path:
@@ -74,12 +77,17 @@ def project_catalog(cfg: ProjectConfig, base: Catalog | None = None) -> Catalog:
     base = base or default_catalog()
     extra = {f.name: "number" for f in cfg.features}
     segs = {s.name for s in cfg.segments} | set(rfm_segment_names(cfg))
+    segs |= {seg.name for m in cfg.models for seg in m.segments}
     patterns = tuple(rf"{c.name}_\d+" for c in cfg.clusters)
+    # a multi-class model's classes are segments <model>_<class>, known once it is trained
+    patterns += tuple(rf"{m.name}_[a-z0-9_]+" for m in cfg.models if m.entity == "customer")
+    models = frozenset(m.name for m in cfg.models if m.entity == "customer")
     return replace(
         base.with_values({k: v for k, v in extra.items() if k not in base.values}),
         segments=frozenset(segs),
         segment_patterns=patterns,
         clusters=frozenset(c.name for c in cfg.clusters),
+        models=models | (base.models or frozenset()),
     )
 
 
@@ -164,6 +172,7 @@ def run_segments(
     as_of = as_of.replace(tzinfo=None, microsecond=0)
     compile_segments(cfg)  # fail on a bad rule before any work
     steps = 2 + (1 if cfg.rfm.enabled else 0) + len(cfg.clusters) + len(cfg.segments)
+    steps += sum(1 for m in cfg.models if m.entity == "customer")
     done = 0
 
     def step(label: str) -> None:
@@ -183,9 +192,18 @@ def run_segments(
     for spec in cfg.clusters:
         step(f"clustering {spec.name}")
         run.clusters.append(_clustering(cfg, wh, spec, as_of, run, definitions))
+    for model in cfg.models:
+        if model.entity == "customer":
+            step(f"scoring {model.name}")
+            _predictive(cfg, wh, model, as_of, run, definitions)
     step("rule inputs")
     catalog = catalog_for(wh)
     rules = compile_segments(cfg, Catalog(catalog.values, {}, EVENT_TYPES, models=catalog.models))
+    if any(r.models for r in rules.values()):
+        from segmint.segments.predictive._score import SCORES, SCORES_SCHEMA
+
+        # a model not trained yet has no scores: score("m") is null, not an error
+        wh.ensure_table(SCORES, SCORES_SCHEMA)
     if rules:
         inputs = rule_inputs(
             wh, list(rules.values()), as_of, members=lambda name: members_at(wh, name, as_of)
@@ -251,6 +269,56 @@ def _clustering(
         empty = a.filter(ibis.literal(False)).select("customer_id")
         run.changes.append(record_membership(wh, old, "cluster", empty, as_of))
     return result
+
+
+def _predictive(
+    cfg: ProjectConfig,
+    wh: IbisWarehouse,
+    spec: Any,
+    as_of: datetime,
+    run: SegmentRun,
+    definitions: list[tuple[str, str, str, str | None]],
+) -> None:
+    """Score a trained customer model and record its segments; note an untrained one."""
+    from segmint.models import ModelNotFoundError
+    from segmint.segments.predictive import SCORES, registry_for, score_model
+
+    try:
+        version = registry_for(cfg).resolve(spec.name)
+    except ModelNotFoundError:
+        run.notes.append(
+            f"model {spec.name} is not trained yet (segmint train {spec.name}): its scores "
+            "and segments are skipped"
+        )
+        return
+    result = score_model(cfg, wh, spec, as_of, version=version.version)
+    run.scores.append(result)
+    s = wh.table(SCORES)
+    s = s.filter((s.model == spec.name) & (s.as_of == ibis.timestamp(as_of)))
+    for seg in spec.segments:
+        inside = (s.score >= seg.min_score) & (
+            (s.score <= seg.max_score) if seg.max_score >= 1 else (s.score < seg.max_score)
+        )
+        members = s.filter(inside).select("customer_id", "score")
+        run.changes.append(record_membership(wh, seg.name, "predictive", members, as_of))
+        rule = f'score("{spec.name}") >= {seg.min_score}'
+        if seg.max_score < 1:
+            rule += f' and score("{spec.name}") < {seg.max_score}'
+        definitions.append((seg.name, "predictive", rule, seg.description))
+    classes = registry_for(cfg).metadata(spec.name, version.version).get("classes", [])
+    if len(classes) > 2:  # a stage model: one segment per predicted class
+        for c in classes:
+            name = f"{spec.name}_{_slug(str(c))}"
+            members = s.filter(s.label == str(c)).select("customer_id", "score")
+            run.changes.append(record_membership(wh, name, "predictive", members, as_of))
+            definitions.append(
+                (name, "predictive", f"predicted class of {spec.name} is {c!r}", spec.description)
+            )
+
+
+def _slug(text: str) -> str:
+    """A class label as a segment-name suffix: "ready to buy" -> ready_to_buy."""
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "class"
 
 
 def _cluster_segments(wh: IbisWarehouse, prefix: str) -> set[str]:
