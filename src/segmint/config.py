@@ -305,6 +305,11 @@ class ModelConfig(_Strict):
         "scored by the cold-start model (0: never).",
     )
     sample_size: int = Field(300_000, ge=1_000, description="Most rows the search is run on.")
+    refit: bool | Literal["auto"] = Field(
+        "auto",
+        description="Refit on every row (training and test) once judged; auto: below 500,000 "
+        "rows (larger sets keep the model the held-out figures belong to).",
+    )
     random_state: int = 0
     segments: list[PredictiveSegmentConfig] = Field(default_factory=list)
 

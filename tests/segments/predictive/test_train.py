@@ -165,7 +165,9 @@ def test_registry_versions_promotion_and_smote(synthetic: ProjectConfig) -> None
     )
     with connect(cfg.warehouse, cfg.base_dir) as wh:
         first = train_and_register(cfg, wh, spec)
-        second = train_and_register(cfg, wh, spec.model_copy(update={"algorithm": "random_forest"}))
+        second = train_and_register(
+            cfg, wh, spec.model_copy(update={"algorithm": "random_forest", "refit": False})
+        )
         reg = registry_for(cfg)
         assert second.version == first.version + 1
         loaded = reg.get("purchase_intent", first.version)
@@ -178,3 +180,6 @@ def test_registry_versions_promotion_and_smote(synthetic: ProjectConfig) -> None
         assert run.version == first.version  # production, not the newer one
         meta = reg.metadata("purchase_intent", second.version)
         assert meta["algorithm"] == "random_forest" and meta["libraries"]["scikit-learn"]
+        # refit: false registers the very model the held-out rows judged
+        assert meta["split"]["refitted_on_all"] is False
+        assert reg.metadata("purchase_intent", first.version)["split"]["refitted_on_all"]

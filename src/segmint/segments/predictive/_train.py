@@ -11,7 +11,8 @@
 4. Report: every metric on the test rows, beside a majority-class and a logistic-regression
    baseline computed the same way, performance by history length, a fallback model for
    customers with little history, permutation importance and example reasons.
-5. The final model is refitted on all rows with the chosen settings and registered.
+5. The final model is refitted on all rows with the chosen settings (``refit: auto``: below
+   500,000 rows; larger sets keep the model the test rows judged) and registered.
 """
 
 from __future__ import annotations
@@ -51,6 +52,13 @@ from segmint.warehouse import IbisWarehouse
 Progress = Callable[[str], None]
 #: the largest training set searched by plain randomized search; larger ones use halving
 PLAIN_SEARCH_ROWS = 60_000
+#: most rows behind the out-of-fold threshold, the logistic baseline and the fallback check:
+#: their answers settle long before this, and each costs several fits
+SIDE_ROWS = 100_000
+#: with ``refit: auto``, training sets of fewer rows are refitted on every row once judged;
+#: larger ones keep the model fitted on the training rows (the held-out figures are its own,
+#: and a fifth more rows changes little at that size)
+AUTO_REFIT_ROWS = 500_000
 #: attribute and context features the cold-start model may use
 FALLBACK_FEATURES = (
     "country",
@@ -233,7 +241,8 @@ def train_model(
     clock["search"] = time.perf_counter() - t
     t = time.perf_counter()
     say("choosing the decision threshold on out-of-fold predictions")
-    threshold, oof_info = _threshold(pipe, ts, spec, search_rows, cols)
+    side_rows = _sample(ts.y, search_rows, SIDE_ROWS, spec.random_state)
+    threshold, oof_info = _threshold(pipe, ts, spec, side_rows, cols)
     clock["threshold"] = time.perf_counter() - t
     t = time.perf_counter()
     say(f"fitting on {len(train):,} training rows and scoring {len(test):,} held-out rows")
@@ -251,14 +260,15 @@ def train_model(
     imp = importance(fitted, test_X, test_y, scoring=_scoring(ts), random_state=spec.random_state)
     clock["report"] = time.perf_counter() - t
     t = time.perf_counter()
-    say(f"refitting on all {len(ts.y):,} rows")
-    everything = np.arange(len(ts.y))
-    final = _fit(clone(pipe), ts, spec, everything, cols)
-    final_fb = None
-    if fb_fitted is not None:
-        final_fb = _fit(
-            _pipeline(ts, spec, fallback_cols, spec.algorithm), ts, spec, everything, fallback_cols
-        )
+    refit = spec.refit if spec.refit != "auto" else len(ts.y) < AUTO_REFIT_ROWS
+    final, final_fb = fitted, fb_fitted
+    if refit:
+        say(f"refitting on all {len(ts.y):,} rows")
+        everything = np.arange(len(ts.y))
+        final = _fit(clone(pipe), ts, spec, everything, cols)
+        if fb_fitted is not None:
+            fb_pipe = _pipeline(ts, spec, fallback_cols, spec.algorithm)
+            final_fb = _fit(fb_pipe, ts, spec, everything, fallback_cols)
     clock["refit"] = time.perf_counter() - t
     model = PredictiveModel(
         final,
@@ -290,6 +300,8 @@ def train_model(
             "train_rows": len(train),
             "test_rows": len(test),
             "search_rows": len(search_rows),
+            "threshold_rows": len(side_rows),
+            "refitted_on_all": bool(refit),
             "folds": spec.folds,
         },
         "window": ts.window,
@@ -344,7 +356,7 @@ def _baselines(
     named = ts.decode(ty)
     out["majority"] = headline(evaluate(named, dummy.predict_proba(tX), ts.classes, 0.5))
     lr = _pipeline(ts, spec.model_copy(update={"imbalance": "class_weight"}), cols, "logistic")
-    lr_rows = _sample(ts.y, train, min(spec.sample_size, 200_000), spec.random_state)
+    lr_rows = _sample(ts.y, train, min(spec.sample_size, SIDE_ROWS), spec.random_state)
     lr_spec = spec.model_copy(update={"imbalance": "class_weight", "algorithm": "logistic"})
     threshold = None
     if ts.binary:
@@ -377,7 +389,7 @@ def _fallback(
     hist = ts.history.to_numpy()
     if (hist[train] < spec.min_history).sum() < 50:
         return None, {"used": False, "why": "fewer than 50 training rows with little history"}
-    rows = _sample(ts.y, train, min(spec.sample_size, 200_000), spec.random_state)
+    rows = _sample(ts.y, train, min(spec.sample_size, SIDE_ROWS), spec.random_state)
     fit_rows, val = train_test_split(
         rows, test_size=0.25, stratify=ts.y.iloc[rows], random_state=spec.random_state
     )
