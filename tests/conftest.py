@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import itertools
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -127,3 +128,14 @@ def pg_wh() -> Iterator[object]:
     finally:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         conn.close()
+
+
+def copy_example(name: str, dest: Path) -> Path:
+    """A copy of ``examples/<name>`` at ``dest``, without the ``.segmint`` folder a ``make demo``
+    or an example run leaves there.
+
+    Regression: copied with it, a test read the demo's warehouse (RFM rows of other dates)
+    and failed only on machines where ``make demo`` had run first.
+    """
+    shutil.copytree(REPO / "examples" / name, dest, ignore=shutil.ignore_patterns(".segmint"))
+    return dest

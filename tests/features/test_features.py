@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import shutil
 from datetime import datetime
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from segmint.config import load_config
 from segmint.features import FEATURES, compute_features, data_end, feature_table
 from segmint.ingest import ingest
 from segmint.warehouse import connect
-from tests.conftest import REPO, write
+from tests.conftest import copy_example, write
 
 T0 = datetime(2024, 3, 1)
 EVENTS = """\
@@ -137,7 +136,7 @@ def test_online_retail_rfm_matches_plain_sql(
     """Recency, frequency and monetary of all 4,372 customers equal a plain SQL computation
     over the raw file (cancellations are returns; repeated lines count once)."""
     monkeypatch.setenv("SEGMINT_DATA", str(online_retail.parents[1]))
-    shutil.copytree(REPO / "examples" / "online_retail", tmp_path / "ex")
+    copy_example("online_retail", tmp_path / "ex")
     cfg = load_config(tmp_path / "ex" / "segmint.yaml")
     ingest(cfg)
     as_of = datetime(2011, 12, 10)

@@ -4,7 +4,6 @@ both warehouses, and an independent pandas computation on the real Online Retail
 from __future__ import annotations
 
 import re
-import shutil
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
@@ -35,7 +34,7 @@ from segmint.segments.rfm import (
     segment_slug,
 )
 from segmint.warehouse import IbisWarehouse, connect
-from tests.conftest import REPO, write
+from tests.conftest import REPO, copy_example, write
 
 D1, D2 = datetime(2024, 5, 1), datetime(2024, 6, 1)
 
@@ -516,7 +515,7 @@ def test_online_retail_scores_match_an_independent_pandas_computation(
     """Every scored customer's R, F and M equal the documented definition computed in pandas
     from the same features (rank(method="min")), and the segments add up."""
     monkeypatch.setenv("SEGMINT_DATA", str(online_retail.parents[1]))
-    shutil.copytree(REPO / "examples" / "online_retail", tmp_path / "ex")
+    copy_example("online_retail", tmp_path / "ex")
     cfg = load_config(tmp_path / "ex" / "segmint.yaml")
     ingest(cfg)
     as_of = datetime(2011, 12, 10)

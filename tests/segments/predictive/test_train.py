@@ -3,7 +3,6 @@ shops; every figure is measured on held-out rows and compared with the baselines
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -25,7 +24,7 @@ from segmint.segments.predictive import (
     train_and_register,
 )
 from segmint.warehouse import connect
-from tests.conftest import REPO
+from tests.conftest import copy_example
 
 SHOPPERS_MODEL = """
 models:
@@ -49,7 +48,7 @@ def shoppers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProjectConfig
     mp = pytest.MonkeyPatch()
     mp.setenv("SEGMINT_DATA", str(data))
     root = tmp_path_factory.mktemp("shoppers")
-    shutil.copytree(REPO / "examples" / "online_shoppers", root / "ex")
+    copy_example("online_shoppers", root / "ex")
     path = root / "ex" / "segmint.yaml"
     text = path.read_text()
     if "models:" not in text:

@@ -6,7 +6,6 @@ devices); Online Retail has no events at all, so its purchases come from the ord
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -26,7 +25,7 @@ from segmint.segments.rules._warehouse import (
     rule_members,
 )
 from segmint.warehouse import IbisWarehouse, connect
-from tests.conftest import REPO
+from tests.conftest import copy_example
 
 RESOLVED = """
 WITH ev AS (
@@ -211,7 +210,7 @@ def test_online_retail_purchases_come_from_order_lines(
 ) -> None:
     """No events: count(purchase, 30d) counts the order lines bought, returns excluded."""
     monkeypatch.setenv("SEGMINT_DATA", str(online_retail.parents[1]))
-    shutil.copytree(REPO / "examples" / "online_retail", tmp_path / "ex")
+    copy_example("online_retail", tmp_path / "ex")
     cfg = load_config(tmp_path / "ex" / "segmint.yaml")
     ingest(cfg)
     t = datetime(2011, 12, 10)
