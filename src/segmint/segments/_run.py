@@ -283,8 +283,9 @@ def _predictive(
     from segmint.models import ModelNotFoundError
     from segmint.segments.predictive import SCORES, registry_for, score_model
 
+    registry = registry_for(cfg)
     try:
-        version = registry_for(cfg).resolve(spec.name)
+        version = registry.resolve(spec.name)
     except ModelNotFoundError:
         run.notes.append(
             f"model {spec.name} is not trained yet (segmint train {spec.name}): its scores "
@@ -305,7 +306,7 @@ def _predictive(
         if seg.max_score < 1:
             rule += f' and score("{spec.name}") < {seg.max_score}'
         definitions.append((seg.name, "predictive", rule, seg.description))
-    classes = registry_for(cfg).metadata(spec.name, version.version).get("classes", [])
+    classes = registry.metadata(spec.name, version.version).get("classes", [])
     if len(classes) > 2:  # a stage model: one segment per predicted class
         for c in classes:
             name = f"{spec.name}_{_slug(str(c))}"
