@@ -920,3 +920,13 @@ def main() -> None:  # pragma: no cover - console entry point
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+def _register_subcommands() -> None:
+    # defined in their own module to keep this one readable; imported late (they import cli)
+    from segmint.cli_recommend import recommend_app
+
+    app.add_typer(recommend_app, name="recommend")
+
+
+_register_subcommands()

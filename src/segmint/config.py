@@ -34,7 +34,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from segmint.errors import ConfigError
-from segmint.schema import IDENTIFIER_TYPES, INPUT_TABLES, REJECT_ONLY, RULES
+from segmint.schema import EVENT_TYPES, IDENTIFIER_TYPES, INPUT_TABLES, REJECT_ONLY, RULES
 
 DEFAULT_FILE = "segmint.yaml"
 _NAME = r"^[a-z_][a-z0-9_]*$"
@@ -326,6 +326,116 @@ class ModelConfig(_Strict):
         return self
 
 
+def _default_weights() -> dict[str, float]:
+    return {
+        "product_view": 1.0,
+        "add_to_cart": 3.0,
+        "wishlist_add": 2.0,
+        "checkout_start": 3.0,
+        "purchase": 4.0,
+    }
+
+
+class InteractionsConfig(_Strict):
+    """How the warehouse's events and order lines become weighted interactions
+    (docs/configuration.md#recommend)."""
+
+    weights: dict[str, float] = Field(
+        default_factory=_default_weights,
+        description="Weight of one event per event type; events of other types are left out.",
+    )
+    order_weight: float = Field(5.0, description="Weight of one order line bought (per line).")
+    half_life_days: float | None = Field(
+        90.0,
+        gt=0,
+        description="Time decay: a weight halves every half_life_days before as-of (None: no "
+        "decay).",
+    )
+    returns: Literal["subtract", "ignore"] = Field(
+        "subtract",
+        description="subtract: a returned or cancelled line takes its purchase's credit away; "
+        "ignore: returns are left out and the purchase keeps its credit.",
+    )
+    repeat: Literal["sum", "max", "log"] = Field(
+        "log", description="How repeated interactions with one product combine."
+    )
+    window_days: int | None = Field(
+        None, ge=1, description="Only interactions in this many days before as-of (None: all)."
+    )
+
+    @field_validator("weights")
+    @classmethod
+    def _event_types(cls, v: dict[str, float]) -> dict[str, float]:
+        for name, weight in v.items():
+            if name not in EVENT_TYPES:
+                raise ValueError(
+                    f"'{name}' is not an event type{_did_you_mean(name, EVENT_TYPES)}; "
+                    f"event types are: {', '.join(EVENT_TYPES)}"
+                )
+            if not math.isfinite(weight):
+                raise ValueError(f"the weight of '{name}' should be a finite number (got {weight})")
+        return v
+
+    @field_validator("order_weight")
+    @classmethod
+    def _finite(cls, v: float) -> float:
+        if not math.isfinite(v):
+            raise ValueError(f"order_weight should be a finite number (got {v})")
+        return v
+
+
+def _default_recommenders() -> list[str]:
+    return ["popularity", "item_knn", "als", "bpr", "ease", "content"]
+
+
+class RecommendConfig(_Strict):
+    """Recommendations (docs/configuration.md#recommend): the interactions, the models compared
+    offline and the business rules applied to what they recommend."""
+
+    interactions: InteractionsConfig = InteractionsConfig()
+    models: list[str] = Field(
+        default_factory=_default_recommenders,
+        description="Recommenders fitted and compared offline.",
+    )
+    k: int = Field(10, ge=1, le=200, description="Recommendations per customer.")
+    split: Literal["temporal", "stratified", "leave_last_out"] = Field(
+        "temporal", description="How interactions are split for offline evaluation."
+    )
+    test_size: float = Field(0.2, gt=0, lt=0.5, description="Share of interactions held out.")
+    search: int = Field(
+        6, ge=0, description="Hyperparameter candidates per tunable model (0: defaults)."
+    )
+    thin_history: int = Field(
+        3,
+        ge=0,
+        description="Customers with fewer distinct products get content-based and segment "
+        "popularity recommendations.",
+    )
+    exclude_purchased: bool = Field(True, description="Never recommend what was bought.")
+    exclude_out_of_stock: bool = Field(True, description="Never recommend what is out of stock.")
+    max_per_category: int | None = Field(
+        None, ge=1, description="Most recommendations from one category per customer."
+    )
+    price_band: tuple[float, float] | None = Field(
+        None,
+        description="Only products priced within these multiples of the customer's median "
+        "paid unit price, e.g. [0.5, 2.0].",
+    )
+    segment_kind: str = Field(
+        "rfm", description="Kind of segment (rfm, cluster, rule, predictive) for popularity."
+    )
+    random_state: int = 0
+
+    @field_validator("price_band")
+    @classmethod
+    def _band(cls, v: tuple[float, float] | None) -> tuple[float, float] | None:
+        if v is not None and not (0 < v[0] < v[1] and math.isfinite(v[1])):
+            raise ValueError(
+                f"price_band={list(v)} should be [low, high] multiples with 0 < low < high"
+            )
+        return v
+
+
 class ProjectConfig(_Strict):
     """A validated ``segmint.yaml``. ``base_dir`` is the folder relative paths resolve in."""
 
@@ -342,6 +452,7 @@ class ProjectConfig(_Strict):
     clusters: list[ClusterConfig] = Field(default_factory=list)
     segments: list[SegmentConfig] = Field(default_factory=list)
     models: list[ModelConfig] = Field(default_factory=list)
+    recommend: RecommendConfig = RecommendConfig()
     base_dir: Path = Field(default=Path("."), exclude=True)
     _lines: dict[tuple[Any, ...], int] = PrivateAttr(default_factory=dict)
     _file: str = PrivateAttr(default=DEFAULT_FILE)

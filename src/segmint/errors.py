@@ -39,6 +39,10 @@ class NotFoundError(Terminal):
     """A customer, table or object that was asked for does not exist."""
 
 
+class NotFittedError(Terminal):
+    """A model was asked to predict or recommend before it was fitted."""
+
+
 class RuleError(Terminal):
     """A rule or feature expression cannot be used: it names something unknown or mixes types.
 

@@ -1,0 +1,142 @@
+"""Matrix factorization for implicit feedback: ALS and BPR, trained by ``implicit``.
+
+The learned factors are kept as plain arrays; a customer's scores are their factor times
+every product's, so a fitted model needs no ``implicit`` to answer and saves as ``.npz``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from segmint.errors import ConfigError
+from segmint.recommend._base import Recommender, history_anchor
+from segmint.recommend._interactions import Interactions
+
+
+class _Factorization(Recommender):
+    explains_by_item = True
+
+    def _score(self, rows: np.ndarray, context: Mapping[str, Any] | None) -> np.ndarray:
+        return self.user_factors_[rows] @ self.item_factors_.T
+
+    def _state(self) -> dict[str, Any]:
+        return {"user_factors_": self.user_factors_, "item_factors_": self.item_factors_}
+
+    def _anchor(self, row: int, items: np.ndarray) -> np.ndarray:
+        # the history product whose factors lie closest to each pick
+        hist = self.seen_[row]
+        if hist.nnz == 0:
+            return np.full(len(items), -1)
+        unit = getattr(self, "_unit", None)
+        if unit is None or unit.shape != self.item_factors_.shape:
+            norm = np.linalg.norm(self.item_factors_, axis=1) + 1e-9
+            unit = self._unit = self.item_factors_ / norm[:, None]
+        sims = np.zeros((len(self.items_), len(items)), dtype=np.float32)
+        sims[hist.indices] = np.maximum(unit[hist.indices] @ unit[items].T, 0)
+        return history_anchor(hist, sims, items)
+
+    def _check(self) -> None:
+        if self.factors < 1 or self.iterations < 1:
+            raise ConfigError(
+                f"factors={self.factors} and iterations={self.iterations} should be >= 1"
+            )
+
+
+class ALS(_Factorization):
+    """Alternating least squares on confidence-weighted implicit feedback (Hu et al. 2008).
+
+    Parameters
+    ----------
+    factors : int
+    regularization : float
+    alpha : float
+        Confidence is ``1 + alpha * weight``.
+    iterations : int
+    random_state : int
+    """
+
+    name = "als"
+
+    def __init__(
+        self,
+        factors: int = 64,
+        regularization: float = 0.05,
+        alpha: float = 2.0,
+        iterations: int = 15,
+        random_state: int = 0,
+    ) -> None:
+        self.factors = factors
+        self.regularization = regularization
+        self.alpha = alpha
+        self.iterations = iterations
+        self.random_state = random_state
+
+    def _fit(self, interactions: Interactions, X: sp.csr_matrix) -> None:
+        from implicit.cpu.als import AlternatingLeastSquares
+
+        self._check()
+        model = AlternatingLeastSquares(
+            factors=self.factors,
+            regularization=self.regularization,
+            alpha=self.alpha,
+            iterations=self.iterations,
+            random_state=self.random_state,
+            num_threads=1,  # repeatable for a seed; implicit's parallel ALS is not
+        )
+        model.fit(X, show_progress=False)
+        self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
+        self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
+        self._unit = None
+
+
+class BPR(_Factorization):
+    """Bayesian personalised ranking: learns to rank a customer's products above others.
+
+    Parameters
+    ----------
+    factors : int
+    learning_rate : float
+    regularization : float
+    iterations : int
+    random_state : int
+    """
+
+    name = "bpr"
+
+    def __init__(
+        self,
+        factors: int = 64,
+        learning_rate: float = 0.05,
+        regularization: float = 0.01,
+        iterations: int = 100,
+        random_state: int = 0,
+    ) -> None:
+        self.factors = factors
+        self.learning_rate = learning_rate
+        self.regularization = regularization
+        self.iterations = iterations
+        self.random_state = random_state
+
+    def _fit(self, interactions: Interactions, X: sp.csr_matrix) -> None:
+        from implicit.cpu.bpr import BayesianPersonalizedRanking
+
+        self._check()
+        model = BayesianPersonalizedRanking(
+            factors=self.factors,
+            learning_rate=self.learning_rate,
+            regularization=self.regularization,
+            iterations=self.iterations,
+            random_state=self.random_state,
+            num_threads=1,
+        )
+        # BPR only needs which products a customer chose, not how strongly
+        binary = X.copy()
+        binary.data[:] = 1.0
+        model.fit(binary, show_progress=False)
+        self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
+        self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
+        self._unit = None

@@ -1,0 +1,460 @@
+"""Each model on data whose right answer is known by hand, and the interactions it learns from."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from segmint.errors import SchemaError, SourceError
+from segmint.recommend import (
+    ALS,
+    BPR,
+    EASE,
+    ContentBased,
+    Interactions,
+    ItemKNN,
+    Popularity,
+)
+from segmint.recommend._base import Recommender
+from tests.conftest import data_dir
+
+pytestmark = pytest.mark.filterwarnings(
+    # implicit converts BM25/cosine weights through COO internally; not ours to fix
+    "ignore:Method expects CSR input:implicit.utils.ParameterWarning"
+)
+
+
+# the checkerboard: two communities, one held-out product per customer ---------------------
+
+
+def checkerboard() -> tuple[Interactions, dict[str, str]]:
+    """20 customers x 10 products: customers 0-9 chose products 0-4, 10-19 chose 5-9.
+
+    Each customer misses one product of their own block (``u % 5``), so the one right
+    recommendation is known: the missing product, never one from the other block.
+    """
+    rows, held = [], {}
+    for u in range(20):
+        block = [f"i{(u // 10) * 5 + j}" for j in range(5)]
+        cid = f"u{u:02d}"
+        held[cid] = block[u % 5]
+        rows += [(cid, p) for p in block if p != held[cid]]
+    df = pd.DataFrame(rows, columns=["customer_id", "product_id"])
+    return Interactions.from_frame(df), held
+
+
+def community(product: str) -> int:
+    return int(product[1:]) // 5
+
+
+CHECKERBOARD_MODELS = {
+    "item_knn_bm25": lambda seed: ItemKNN(similarity="bm25"),
+    "item_knn_cosine": lambda seed: ItemKNN(similarity="cosine"),
+    "ease": lambda seed: EASE(l2=1.0),
+    # two factors for two communities; many more memorise the zeros of the held-out items
+    "als": lambda seed: ALS(factors=2, iterations=10, random_state=seed),
+    "bpr": lambda seed: BPR(factors=8, iterations=100, random_state=seed),
+}
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("name", sorted(CHECKERBOARD_MODELS))
+def test_checkerboard_recommends_the_held_out_product(name: str, seed: int) -> None:
+    inter, held = checkerboard()
+    model = CHECKERBOARD_MODELS[name](seed).fit(inter)
+    top = model.recommend(list(held), k=1).set_index("customer_id")["product_id"]
+    assert top.to_dict() == held
+
+
+@pytest.mark.parametrize("name", sorted(CHECKERBOARD_MODELS))
+def test_checkerboard_own_community_scores_above_the_other(name: str) -> None:
+    inter, held = checkerboard()
+    model = CHECKERBOARD_MODELS[name](0).fit(inter)
+    # without excluding history, the top five are exactly the customer's own block
+    out = model.recommend(list(held), k=5, exclude_seen=False)
+    for cid, group in out.groupby("customer_id"):
+        own = community(held[cid])
+        assert {community(p) for p in group["product_id"]} == {own}, (cid, group)
+
+
+@pytest.mark.parametrize("name", ["item_knn_bm25", "ease", "als", "bpr"])
+def test_checkerboard_reasons_name_a_history_product(name: str) -> None:
+    inter, held = checkerboard()
+    model = CHECKERBOARD_MODELS[name](0).fit(inter)
+    labels = {p: f"Product {p.upper()}" for p in inter.items}
+    model.set_labels(labels)
+    out = model.recommend(list(held), k=1)
+    hist = inter.frame.groupby("customer_id")["product_id"].agg(set)
+    for row in out.itertuples():
+        assert row.reason_product_id in hist[row.customer_id], row
+        assert labels[row.reason_product_id] in row.reason, row
+
+
+# EASE's closed form against the regression it solves ------------------------------------------
+
+
+def test_ease_matches_constrained_ridge_regression() -> None:
+    """B's column j is the ridge regression of product j on the other products (B_jj = 0)."""
+    X = np.array([[1, 1, 0, 0], [0, 1, 1, 0], [1, 0, 1, 1], [1, 1, 1, 0], [0, 0, 1, 1]], float)
+    l2 = 1.5
+    df = pd.DataFrame(
+        [(f"c{u}", f"p{i}") for u, i in zip(*np.nonzero(X), strict=True)],
+        columns=["customer_id", "product_id"],
+    )
+    model = EASE(l2=l2).fit(Interactions.from_frame(df))
+    n = X.shape[1]
+    B = np.zeros((n, n))
+    for j in range(n):
+        others = [i for i in range(n) if i != j]
+        Xo = X[:, others]
+        B[others, j] = np.linalg.solve(Xo.T @ Xo + l2 * np.eye(n - 1), Xo.T @ X[:, j])
+    np.testing.assert_allclose(model.weights_, B, atol=1e-5)
+    np.testing.assert_allclose(model.score(np.arange(len(X))), X @ B, atol=1e-5)
+    # the one unseen product of c0 gets exactly its closed-form score
+    out = model.recommend(["c0"], k=1)
+    unseen = np.flatnonzero(X[0] == 0)
+    best = unseen[np.argmax((X @ B)[0, unseen])]
+    assert out["product_id"].tolist() == [f"p{best}"]
+    assert out["score"].iloc[0] == pytest.approx((X @ B)[0, best], abs=1e-5)
+
+
+def test_ease_weighted_input_when_not_binary() -> None:
+    df = pd.DataFrame(
+        {"customer_id": ["a", "a", "b", "b"], "product_id": ["x", "y", "x", "y"], "w": [5, 1, 1, 1]}
+    )
+    inter = Interactions.from_frame(df, weight="w")
+    binary = EASE(l2=1.0).fit(inter).weights_
+    weighted = EASE(l2=1.0, binary=False).fit(inter).weights_
+    X = np.array([[5.0, 1.0], [1.0, 1.0]])
+    P = np.linalg.inv(X.T @ X + np.eye(2))
+    expected = -P / np.diag(P)
+    np.fill_diagonal(expected, 0)
+    np.testing.assert_allclose(weighted, expected, atol=1e-5)
+    assert not np.allclose(binary, weighted)
+
+
+# popularity ----------------------------------------------------------------------------------
+
+
+def test_popularity_counts_distinct_customers_not_rows() -> None:
+    # x: three customers once each; y: one customer ten times; z: two customers
+    rows = [("a", "x"), ("b", "x"), ("c", "x"), ("a", "z"), ("b", "z")] + [("d", "y")] * 10
+    df = pd.DataFrame(rows, columns=["customer_id", "product_id"])
+    model = Popularity().fit(Interactions.from_frame(df))
+    out = model.recommend(["new"], k=3)
+    assert out["product_id"].tolist() == ["x", "z", "y"]
+    np.testing.assert_allclose(out["score"], [3, 2, 1], atol=1e-3)
+    assert set(out["reason"]) == {"popular with all customers"}
+    # a known customer gets the same order minus what they have
+    assert model.recommend(["d"], k=3)["product_id"].tolist() == ["x", "z"]
+
+
+def _segmented() -> tuple[Interactions, pd.Series]:
+    rows = []
+    for i in range(3):
+        rows += [(f"a{i}", "sa"), (f"a{i}", "common")]
+        rows += [(f"b{i}", "sb"), (f"b{i}", "common")]
+    rows += [("b0", "sb2"), ("b1", "sb2"), ("loner", "sa")]
+    df = pd.DataFrame(rows, columns=["customer_id", "product_id"])
+    segments = pd.Series(
+        {**{f"a{i}": "A" for i in range(3)}, **{f"b{i}": "B" for i in range(3)},
+         "newA": "A", "newB": "B", "loner": "tiny", "newTiny": "tiny"}
+    )  # fmt: skip
+    return Interactions.from_frame(df), segments
+
+
+def test_popularity_ranks_within_the_segment() -> None:
+    inter, segments = _segmented()
+    model = Popularity(by_segment=True, min_segment_size=3).fit(inter, segments=segments)
+    out = model.recommend(["newA", "newB", "newTiny"], k=2)
+    top = out.groupby("customer_id")["product_id"].agg(list).to_dict()
+    # A: sa and common 3 customers each; the global tie-break puts common (7) before sa (4)
+    assert top["newA"] == ["common", "sa"]
+    assert top["newB"] == ["common", "sb"]
+    # a segment under min_segment_size (tiny has two) gets the global ranking
+    assert top["newTiny"] == ["common", "sa"]
+    reasons = out.groupby("customer_id")["reason"].first().to_dict()
+    assert reasons == {
+        "newA": "popular in your segment (A)",
+        "newB": "popular in your segment (B)",
+        "newTiny": "popular with all customers",
+    }
+    assert model.segment("a0") == "A" and model.segment("loner") is None
+    # the segment's own third product: sb2 in B, nothing of B's in A
+    assert model.recommend(["newB"], k=3)["product_id"].tolist()[2] == "sb2"
+    assert "sb2" not in model.recommend(["newA"], k=3)["product_id"].tolist()[:2]
+
+
+def test_popularity_context_segment_overrides_the_customers() -> None:
+    inter, segments = _segmented()
+    model = Popularity(by_segment=True, min_segment_size=3).fit(inter, segments=segments)
+    out = model.recommend(["newA"], k=3, context={"segment": "B"})
+    assert out["product_id"].tolist() == ["common", "sb", "sb2"]
+    assert set(out["reason"]) == {"popular in your segment (B)"}
+
+
+def test_popularity_trending_counts_only_the_recent_window() -> None:
+    end = pd.Timestamp("2024-06-30", tz="UTC")
+    rows = [(f"o{i}", "old", end - pd.Timedelta(days=60)) for i in range(5)]
+    rows += [(f"n{i}", "new", end - pd.Timedelta(days=i)) for i in range(2)]
+    rows += [("n0", "old", end - pd.Timedelta(days=8))]  # just outside a 7-day window
+    df = pd.DataFrame(rows, columns=["customer_id", "product_id", "ts"])
+    inter = Interactions.from_frame(df, ts="ts")
+    overall = Popularity().fit(inter).recommend(["x"], k=2)
+    assert overall["product_id"].tolist() == ["old", "new"]
+    trending = Popularity(window_days=7).fit(inter).recommend(["x"], k=2)
+    assert trending["product_id"].tolist() == ["new", "old"]
+    np.testing.assert_allclose(trending["score"], [2, 0], atol=1e-3)
+    assert set(trending["reason"]) == {"trending in the last 7 days"}
+    wider = Popularity(window_days=9).fit(inter).recommend(["x"], k=2)
+    np.testing.assert_allclose(wider["score"], [2, 1], atol=1e-3)
+
+
+# content -------------------------------------------------------------------------------------
+
+
+def _shop() -> tuple[Interactions, pd.DataFrame]:
+    catalogue = pd.DataFrame(
+        {
+            "product_id": ["shoe1", "shoe2", "hat1", "hat2", "newshoe"],
+            "title": [
+                "red leather running shoe",
+                "grey mesh trail shoe",
+                "blue wool winter hat",
+                "green cotton sun hat",
+                "red leather running shoe lite",
+            ],
+            "category": ["Shoes>Running", "Shoes>Trail", "Hats>Winter", "Hats>Summer",
+                         "Shoes>Running"],
+            "brand": ["Acme", "Trek", "Knit", "Knit", "Acme"],
+        }
+    )  # fmt: skip
+    rows = [("fan", "shoe1"), ("h1", "hat1"), ("h1", "hat2"), ("h2", "hat2"), ("h2", "shoe2")]
+    df = pd.DataFrame(rows, columns=["customer_id", "product_id"])
+    df["event_type"] = "purchase"
+    return Interactions.from_frame(df, context=["event_type"]), catalogue
+
+
+def test_content_recommends_a_catalogue_only_product() -> None:
+    inter, catalogue = _shop()
+    assert "newshoe" not in set(inter.items)
+    model = ContentBased().fit(inter, catalogue=catalogue)
+    out = model.recommend(["fan"], k=2)
+    assert out["product_id"].iloc[0] == "newshoe"
+    assert out["reason_product_id"].iloc[0] == "shoe1"
+    assert out["reason"].iloc[0] == "similar to red leather running shoe, which you bought"
+
+
+def test_content_similar_ranks_the_same_category_first() -> None:
+    # titles share no words; only the category (and nothing else) links s1 and s2
+    catalogue = pd.DataFrame(
+        {
+            "product_id": ["s1", "s2", "h1", "h2"],
+            "title": ["alpha", "bravo", "charlie", "delta"],
+            "category": ["Shoes>Trail", "Shoes>Trail", "Hats>Caps", "Hats>Winter"],
+        }
+    )
+    df = pd.DataFrame({"customer_id": ["a", "b"], "product_id": ["s1", "h1"]})
+    model = ContentBased().fit(Interactions.from_frame(df), catalogue=catalogue)
+    sims = model.similar("s1", k=3)
+    assert sims.index[0] == "s2"
+    assert sims.iloc[0] > 0
+    np.testing.assert_allclose(sims.iloc[1:], 0, atol=1e-6)
+    # a shared top level (Hats) links h1 and h2, less than a shared full path would
+    hats = model.similar("h1", k=3)
+    assert hats.index[0] == "h2" and 0 < hats.iloc[0] < sims.iloc[0]
+
+
+# reasons from every item-explained model ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "model",
+    [ItemKNN(), EASE(l2=1.0), ALS(factors=2, iterations=10), ContentBased()],
+    ids=["item_knn", "ease", "als", "content"],
+)
+def test_reasons_name_a_product_from_the_history(model: Recommender) -> None:
+    inter, catalogue = _shop()
+    rows = inter.frame[["customer_id", "product_id"]]
+    extra = pd.DataFrame(
+        [("fan", "newshoe"), ("h3", "hat1"), ("h3", "shoe1"), ("h3", "newshoe"), ("h4", "hat2"),
+         ("h4", "hat1")],
+        columns=["customer_id", "product_id"],
+    )  # fmt: skip
+    frame = pd.concat([rows, extra], ignore_index=True).assign(event_type="purchase")
+    inter = Interactions.from_frame(frame, context=["event_type"])
+    if isinstance(model, ContentBased):
+        model.fit(inter, catalogue=catalogue)
+    else:
+        model.fit(inter)
+        model.set_labels(catalogue.set_index("product_id")["title"].to_dict())
+    out = model.recommend(["fan", "h1", "h2"], k=2)
+    hist = frame.groupby("customer_id")["product_id"].agg(set)
+    titles = catalogue.set_index("product_id")["title"]
+    named = out.dropna(subset=["reason_product_id"])
+    assert len(named) >= 3
+    for row in named.itertuples():
+        assert row.reason_product_id in hist[row.customer_id]
+        assert titles[row.reason_product_id] in row.reason
+
+
+# interactions: matrix modes, netting, files -------------------------------------------------
+
+
+def _netting() -> Interactions:
+    rows = [
+        ("a", "x", 2.0), ("a", "x", 3.0), ("a", "y", 1.0),
+        ("b", "x", 4.0), ("b", "x", -4.0),  # bought and returned: nets to nothing
+        ("b", "y", 5.0), ("b", "y", -2.0),  # bought 5, returned 2
+    ]  # fmt: skip
+    return Interactions(pd.DataFrame(rows, columns=["customer_id", "product_id", "weight"]))
+
+
+@pytest.mark.parametrize(
+    ("repeat", "expected"),
+    [
+        ("sum", [[5.0, 1.0], [0.0, 3.0]]),
+        # the strongest interaction, stored only while the pair nets positive
+        ("max", [[3.0, 1.0], [0.0, 5.0]]),
+        ("log", [[1 + np.log(5.0), 1.0], [0.0, 1 + np.log(3.0)]]),
+    ],
+)
+def test_matrix_repeat_modes_and_returns(repeat: str, expected: list[list[float]]) -> None:
+    inter = _netting()
+    inter.repeat = repeat  # type: ignore[assignment]
+    m = inter.matrix()
+    assert m.dtype == np.float32
+    np.testing.assert_allclose(m.toarray(), expected, rtol=1e-6)
+    assert m.nnz == 3  # the fully returned pair is not stored
+    assert Interactions(inter.frame.copy(), repeat=repeat).matrix().nnz == 3  # type: ignore[arg-type]
+
+
+def test_matrix_follows_given_users_and_items() -> None:
+    m = _netting().matrix(pd.Index(["b", "zz"]), pd.Index(["y", "x"]))
+    np.testing.assert_allclose(m.toarray(), [[3.0, 0.0], [0.0, 0.0]])
+
+
+def test_repeat_mode_is_validated() -> None:
+    with pytest.raises(SchemaError, match="repeat='mean'"):
+        Interactions(_netting().frame, repeat="mean")  # type: ignore[arg-type]
+
+
+def test_from_file_reads_recbole_atomic_tsv(tmp_path: Path) -> None:
+    path = tmp_path / "ml.inter"
+    path.write_text(
+        "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
+        "196\t242\t3\t881250949\n"
+        "186\t302\t3\t891717742\n"
+        "196\t377\t1\t878887116\n"
+    )
+    inter = Interactions.from_file(path)
+    f = inter.frame
+    assert f["customer_id"].tolist() == ["196", "186", "196"]
+    assert f["product_id"].tolist() == ["242", "302", "377"]
+    assert f["weight"].tolist() == [3.0, 3.0, 1.0]
+    assert f["ts"].iloc[0] == pd.Timestamp(881250949, unit="s", tz="UTC")
+    assert inter.has_time and inter.n_users == 2 and inter.n_items == 3
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["csv", "csv.gz"])
+def test_from_file_reads_movielens_csv(tmp_path: Path, gz: bool) -> None:
+    text = "userId,movieId,rating,timestamp\n1,10,4.0,964982703\n1,20,2.5,964981247\n2,10,5.0,1\n"
+    path = tmp_path / ("ratings.csv.gz" if gz else "ratings.csv")
+    if gz:
+        with gzip.open(path, "wt") as fh:
+            fh.write(text)
+    else:
+        path.write_text(text)
+    inter = Interactions.from_file(path)
+    assert inter.frame["weight"].tolist() == [4.0, 2.5, 5.0]
+    assert inter.frame["product_id"].tolist() == ["10", "20", "10"]
+    liked = Interactions.from_file(path, min_weight=4.0)
+    assert liked.frame[["customer_id", "product_id", "weight"]].values.tolist() == [
+        ["1", "10", 4.0],
+        ["2", "10", 5.0],
+    ]
+    binary = Interactions.from_file(path, min_weight=3.0, binary=True)
+    assert binary.frame["weight"].tolist() == [1.0, 1.0]
+    assert binary.matrix().toarray().tolist() == [[1.0], [1.0]]
+
+
+def test_from_file_names_the_missing_column(tmp_path: Path) -> None:
+    path = tmp_path / "odd.csv"
+    path.write_text("who,what\n1,2\n")
+    with pytest.raises(SourceError, match=r"no customer_id column.*user_id.*\['who', 'what'\]"):
+        Interactions.from_file(path)
+    half = tmp_path / "half.csv"
+    half.write_text("user_id,what\n1,2\n")
+    with pytest.raises(SourceError, match=r"no product_id column.*item_id"):
+        Interactions.from_file(half)
+    # naming the columns makes the same file readable
+    inter = Interactions.from_file(path, user="who", item="what")
+    assert inter.frame[["customer_id", "product_id", "weight"]].values.tolist() == [["1", "2", 1.0]]
+    with pytest.raises(SourceError, match="does not exist"):
+        Interactions.from_file(tmp_path / "missing.csv")
+
+
+def test_from_frame_names_the_missing_column() -> None:
+    df = pd.DataFrame({"CustomerID": ["1"], "StockCode": ["A"]})
+    with pytest.raises(
+        SchemaError, match=r"item column 'sku' not in \['CustomerID', 'StockCode'\]"
+    ):
+        Interactions.from_frame(df, user="CustomerID", item="sku")
+    with pytest.raises(SchemaError, match="empty 'CustomerID'"):
+        Interactions.from_frame(
+            pd.DataFrame({"CustomerID": [None], "StockCode": ["A"]}),
+            user="CustomerID",
+            item="StockCode",
+        )
+
+
+# real data -----------------------------------------------------------------------------------
+
+RETAIL_LINES = 30_000
+
+
+@pytest.fixture(scope="module")
+def retail() -> pd.DataFrame:
+    folder = data_dir()
+    path = None if folder is None else folder / "online_retail" / "online_retail.csv.gz"
+    if path is None or not path.is_file():
+        pytest.skip(
+            "online_retail.csv.gz not found: set SEGMINT_DATA to the folder holding "
+            "online_retail/online_retail.csv.gz (default ../shared/data)"
+        )
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        head = list(itertools.islice(fh, RETAIL_LINES + 1))
+    df = pd.read_csv(io.StringIO("".join(head)), dtype={"CustomerID": str, "StockCode": str})
+    return df.dropna(subset=["CustomerID"]).reset_index(drop=True)
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize(
+    "model", [EASE(l2=200.0), ALS(factors=32, iterations=10)], ids=["ease", "als"]
+)
+def test_real_retail_customers_get_explained_new_products(
+    retail: pd.DataFrame, model: Recommender
+) -> None:
+    inter = Interactions.from_frame(retail, user="CustomerID", item="StockCode", ts="InvoiceDate")
+    assert inter.n_users > 100 and inter.n_items > 500
+    model.fit(inter)
+    bought = retail.groupby("CustomerID")["StockCode"].agg(set)
+    # five real customers with a few products each, chosen by a fixed rule
+    customers = sorted(c for c, items in bought.items() if 5 <= len(items) <= 60)[:5]
+    assert len(customers) == 5
+    out = model.recommend(customers, k=10)
+    assert set(out["customer_id"]) == set(customers)
+    assert (out.groupby("customer_id").size() == 10).all()
+    for row in out.itertuples():
+        assert row.product_id not in bought[row.customer_id]
+    named = out.dropna(subset=["reason_product_id"])
+    assert len(named) >= len(out) // 2
+    for row in named.itertuples():
+        assert row.reason_product_id in bought[row.customer_id]
+        assert row.reason_product_id in row.reason
