@@ -3,7 +3,8 @@
 Ingests the UCI Online Retail example (541,909 real invoice lines) into an embedded DuckDB
 warehouse, prints the data-quality report and a summary of the unified customers, then
 trains a predictive model (who orders again within 30 days), computes the segments (RFM
-tiers, a clustering, the model's scores, rule segments) and writes the segments report.
+tiers, a clustering, the model's scores, rule segments), writes the segments report, then
+compares the recommenders offline, writes each customer's top 10 and shows a few with reasons.
 Without the datasets (SEGMINT_DATA or ../shared/data) it generates a synthetic shop instead,
 which also exercises PII encryption, CRM duplicates and anonymous visitors who log in.
 """
@@ -86,6 +87,30 @@ def main() -> None:
     if first_rule:
         segmint("segments", "show", first_rule, "-c", str(config), "--limit", "5")
     segmint("report", "-c", str(config))
+    console.print(Rule("Recommendations: every model against popularity, then top 10 each"))
+    segmint("recommend", "train", "-c", str(config))
+    picks = _customers_to_show(config)
+    if picks:
+        console.print(Rule("What a few real customers are shown, and why"))
+        segmint("recommend", "show", *picks, "-c", str(config), "--k", "5")
+
+
+def _customers_to_show(config: Path) -> list[str]:
+    """Two customers with a long history, one with a thin one and one nobody knows."""
+    from segmint.config import load_config
+    from segmint.warehouse import connect
+
+    cfg = load_config(config)
+    with connect(cfg.warehouse, cfg.base_dir) as wh:
+        if not wh.has_table("recommendations"):
+            return []
+        t = wh.table("recommendations")
+        picks: list[str] = []
+        for strategy, n in (("blend", 2), ("thin_history", 1)):
+            some = t.filter(t.strategy == strategy).select("customer_id").distinct()
+            rows = wh.to_arrow(some.order_by("customer_id").limit(n)).column(0).to_pylist()
+            picks += [str(r) for r in rows]
+    return [*picks, "someone-new"]
 
 
 def _month_before_end(config: Path) -> str | None:

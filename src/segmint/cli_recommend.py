@@ -252,3 +252,6 @@ def show_cmd(
             str(r.strategy),
         )
     cli.console.print(table)
+    missing = sorted(set(map(str, customers)) - set(recs["customer_id"].astype(str)))
+    if missing:
+        cli.console.print(f"nothing to recommend to {', '.join(missing)} under the rules")

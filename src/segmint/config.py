@@ -384,6 +384,10 @@ class InteractionsConfig(_Strict):
         return v
 
 
+#: the recommenders a project may name (segmint.recommend.MODELS; a test keeps them equal)
+RECOMMENDERS = ("popularity", "item_knn", "als", "bpr", "ease", "content", "hybrid", "context")
+
+
 def _default_recommenders() -> list[str]:
     return ["popularity", "item_knn", "als", "bpr", "ease", "content"]
 
@@ -425,6 +429,19 @@ class RecommendConfig(_Strict):
         "rfm", description="Kind of segment (rfm, cluster, rule, predictive) for popularity."
     )
     random_state: int = 0
+
+    @field_validator("models")
+    @classmethod
+    def _known_models(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if name not in RECOMMENDERS:
+                raise ValueError(
+                    f"{name!r} is not a recommender{_did_you_mean(name, RECOMMENDERS)}; "
+                    f"recommenders are: {', '.join(RECOMMENDERS)}"
+                )
+        if not v:
+            raise ValueError("name at least one recommender")
+        return v
 
     @field_validator("price_band")
     @classmethod

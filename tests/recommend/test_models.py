@@ -458,3 +458,21 @@ def test_real_retail_customers_get_explained_new_products(
     for row in named.itertuples():
         assert row.reason_product_id in bought[row.customer_id]
         assert row.reason_product_id in row.reason
+
+
+def test_project_file_names_every_recommender() -> None:
+    """Regression guard: a model added to MODELS but not to config.RECOMMENDERS could not be
+    named in segmint.yaml (and a name only in the config would fail at train time)."""
+    from segmint.config import RECOMMENDERS
+    from segmint.recommend import MODELS
+
+    assert set(RECOMMENDERS) == set(MODELS)
+
+
+def test_project_file_rejects_an_unknown_recommender() -> None:
+    from pydantic import ValidationError
+
+    from segmint.config import RecommendConfig
+
+    with pytest.raises(ValidationError, match="'eas' is not a recommender.*did you mean 'ease'"):
+        RecommendConfig(models=["popularity", "eas"])

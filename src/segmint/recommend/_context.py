@@ -19,6 +19,7 @@ import scipy.sparse as sp
 
 from segmint.errors import ConfigError
 from segmint.recommend._base import RANK, Recommender
+from segmint.recommend._base import empty_recommendations as candidates_frame
 from segmint.recommend._hybrid import normalise
 from segmint.recommend._interactions import ITEM, TS, USER, Interactions
 
@@ -259,20 +260,37 @@ def recommend_with_rules(
     context: Mapping[str, Any] | None = None,
     pool: int = 4,
 ) -> pd.DataFrame:
-    """``model.recommend`` on a wider pool, then :func:`apply_rules`, cut to ``k``."""
+    """``model.recommend`` on a wider pool, then :func:`apply_rules`, cut to ``k``.
+
+    Customers left with fewer than ``k`` after the rules (a wholesaler who has bought most of
+    what the model likes) are asked again with a pool four times wider, and at last with
+    everything they touched excluded, so the rules never leave a customer short.
+    """
     exclude = out_of_stock(catalogue) if rules.exclude_out_of_stock else []
-    wide = model.recommend(
-        customer_ids,
-        k=k * pool,
-        exclude_seen=False,
-        context=context,
-        exclude=exclude,
-        explain=False,
-    )
-    kept = apply_rules(
-        wide, k=k, rules=rules, history=history, catalogue=catalogue, price_levels=price_levels
-    )
-    return model.explain(kept, context=context)
+    need, kept_parts = [str(c) for c in customer_ids], []
+    for attempt in range(3):
+        last = attempt == 2
+        wide = model.recommend(
+            need,
+            k=k * pool * 4**attempt,
+            exclude_seen=last,
+            context=context,
+            exclude=exclude,
+            explain=False,
+        )
+        kept = apply_rules(
+            wide, k=k, rules=rules, history=history, catalogue=catalogue, price_levels=price_levels
+        )
+        counts = kept.groupby(USER).size()
+        short = set() if last else {c for c in need if counts.get(c, 0) < k}
+        kept_parts.append(kept[~kept[USER].isin(short)])
+        need = [c for c in need if c in short]
+        if not need:
+            break
+    out = pd.concat(kept_parts, ignore_index=True) if kept_parts else candidates_frame()
+    order = {c: i for i, c in enumerate(str(c) for c in customer_ids)}
+    out = out.iloc[np.lexsort((out[RANK].to_numpy(), out[USER].map(order).to_numpy()))]
+    return model.explain(out.reset_index(drop=True), context=context)
 
 
 def apply_rules(
