@@ -474,5 +474,5 @@ def test_project_file_rejects_an_unknown_recommender() -> None:
 
     from segmint.config import RecommendConfig
 
-    with pytest.raises(ValidationError, match="'eas' is not a recommender.*did you mean 'ease'"):
+    with pytest.raises(ValidationError, match=r"'eas' is not a recommender.*did you mean 'ease'"):
         RecommendConfig(models=["popularity", "eas"])
