@@ -138,3 +138,10 @@ def test_any_document_gives_a_config_or_a_config_error(doc: dict) -> None:
 def test_any_text_gives_a_config_or_a_config_error(text: str) -> None:
     with contextlib.suppress(ConfigError):
         parse_config(text, base_dir=Path("."))
+
+
+def test_a_bare_equals_sign_is_a_config_error() -> None:
+    """Regression: ``=`` alone is YAML's "value" tag, which the safe loader cannot build; it
+    escaped as yaml's ConstructorError instead of a ConfigError (found by hypothesis)."""
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        parse_config("=", base_dir=Path("."))

@@ -582,6 +582,12 @@ def _scalar(node: yaml.Node) -> Any:
     loader = yaml.SafeLoader("")
     try:
         return loader.construct_object(node, deep=True)
+    except yaml.YAMLError as exc:
+        # a scalar the safe loader has no type for, e.g. a bare `=` (YAML's "value" tag)
+        raise ConfigError(
+            f"{DEFAULT_FILE}:{node.start_mark.line + 1}: not valid YAML: "
+            f"{getattr(exc, 'problem', exc)}"
+        ) from None
     finally:
         loader.dispose()
 

@@ -263,17 +263,19 @@ def recommend_with_rules(
     """``model.recommend`` on a wider pool, then :func:`apply_rules`, cut to ``k``.
 
     Customers left with fewer than ``k`` after the rules (a wholesaler who has bought most of
-    what the model likes) are asked again with a pool four times wider, and at last with
-    everything they touched excluded, so the rules never leave a customer short.
+    what the model likes) are asked again with a pool four times wider, twice, so the rules
+    leave a customer short only when the catalogue itself runs out.
     """
     exclude = out_of_stock(catalogue) if rules.exclude_out_of_stock else []
     need, kept_parts = [str(c) for c in customer_ids], []
+    n_items = len(getattr(model, "items_", ()))
     for attempt in range(3):
-        last = attempt == 2
+        width = k * pool * 4**attempt
+        final = attempt == 2 or width >= n_items
         wide = model.recommend(
             need,
-            k=k * pool * 4**attempt,
-            exclude_seen=last,
+            k=width,
+            exclude_seen=False,
             context=context,
             exclude=exclude,
             explain=False,
@@ -282,7 +284,7 @@ def recommend_with_rules(
             wide, k=k, rules=rules, history=history, catalogue=catalogue, price_levels=price_levels
         )
         counts = kept.groupby(USER).size()
-        short = set() if last else {c for c in need if counts.get(c, 0) < k}
+        short = set() if final else {c for c in need if counts.get(c, 0) < k}
         kept_parts.append(kept[~kept[USER].isin(short)])
         need = [c for c in need if c in short]
         if not need:
