@@ -142,7 +142,10 @@ def test_train_then_show_with_context(project: tuple[Path, dict[str, str | None]
     config, env = project
     out = segmint("recommend", "train", "-c", config, env=env).output
     says(
-        out, "Offline evaluation: temporal split", "recommender v0001 (", "recommendations written"
+        out,
+        "Offline evaluation: temporal split",
+        "recommender v0001, a hybrid (",
+        "recommendations written",
     )
     says(out, "to the recommendations table")
     with connect(f"duckdb:///{config.parent / '.segmint' / 'warehouse.duckdb'}") as wh:

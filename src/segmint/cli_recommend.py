@@ -188,9 +188,12 @@ def train_cmd(
         return
     if result.evaluation is not None:
         print_evaluation(result.evaluation)
-    members = ", ".join(f"{m} {w:.2f}" for m, w in result.model.weights_.items())
+    from segmint.recommend._batch import blend_of
+
+    members = ", ".join(f"{m} {w:.2f}" for m, w in blend_of(result.model).weights_.items())
+    kind = "context-aware hybrid" if result.model.name == "context" else "hybrid"
     cli.console.print(
-        f"recommender {result.version} ({members}) saved to {result.path}; "
+        f"recommender {result.version}, a {kind} ({members}), saved to {result.path}; "
         f"{result.written:,} recommendations written to the {RECOMMENDATIONS} table"
     )
 

@@ -190,8 +190,8 @@ def test_context_device_reorders_equal_products(base: str) -> None:
     assert mobile["product_id"].tolist() == ["A", "B"]
     assert desktop["product_id"].tolist() == ["B", "A"]
     assert mobile["score"].iloc[0] > mobile["score"].iloc[1]
-    assert mobile["reason"].iloc[0].endswith("; popular for device mobile")
-    assert "popular for" not in mobile["reason"].iloc[1]
+    assert mobile["reason"].iloc[0].endswith("; popular on mobile")
+    assert "; popular" not in mobile["reason"].iloc[1]
     # a device nobody used changes nothing
     unseen = plain.recommend(["probe"], k=2, context={"device": "watch"})
     np.testing.assert_allclose(unseen["score"], neutral["score"])
@@ -358,3 +358,38 @@ def test_apply_rules_on_candidates_renumbers_ranks() -> None:
 def test_business_rules_are_validated(params: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         BusinessRules(**params)
+
+
+# the served model: a hybrid inside the context re-ranker ----------------------------------------
+
+
+def test_context_over_a_hybrid_keeps_the_fallback_chain(tmp_path) -> None:
+    """Regression: a context model answered only customers it knew, so wrapping the hybrid
+    lost its cold start; it now hands unknown customers to its base."""
+    from segmint.recommend import load_model, save_model
+
+    inter, catalogue, segments, _ = two_communities()
+    model = ContextAware(
+        base="hybrid", params={"models": ["ease", "item_knn"], "thin_history": 2}
+    ).fit(inter, catalogue=catalogue, segments=segments)
+    out = model.recommend(["a0", "nobody"], k=3)
+    assert out.groupby("customer_id")["strategy"].first().to_dict() == {
+        "a0": "blend",
+        "nobody": "cold_start",
+    }
+    assert out["reason"].notna().all()
+    path = save_model(model, tmp_path / "m.npz")
+    again, _ = load_model(path)
+    pd.testing.assert_frame_equal(again.recommend(["a0", "nobody"], k=3), out)
+
+
+def test_evaluate_scores_the_hybrid_in_context() -> None:
+    """``context`` beside ``hybrid`` in an evaluation is the hybrid re-ranked by each test
+    customer's visit context, with the same blend weights."""
+    from segmint.recommend import evaluate
+
+    inter = by_device()
+    ev = evaluate(inter, ["ease", "hybrid", "context"], split_method="stratified", seed=0)
+    assert {"popularity", "ease", "hybrid", "context"} <= set(ev.table.index)
+    served = ev.models["context"]
+    assert served.base == "hybrid" and served.base_.weights_ == ev.models["hybrid"].weights_

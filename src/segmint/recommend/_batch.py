@@ -21,8 +21,8 @@ import pyarrow as pa
 from segmint.config import ProjectConfig, RecommendConfig
 from segmint.errors import NotFoundError, SchemaError
 from segmint.recommend._base import Recommender, load_model, save_model
-from segmint.recommend._context import BusinessRules, recommend_with_rules
-from segmint.recommend._evaluate import Evaluation, Progress, evaluate
+from segmint.recommend._context import BusinessRules, ContextAware, recommend_with_rules
+from segmint.recommend._evaluate import Evaluation, Progress, evaluate, hybrid_params
 from segmint.recommend._hybrid import Hybrid
 from segmint.recommend._interactions import USER, Interactions
 from segmint.recommend._source import (
@@ -55,7 +55,7 @@ _WRITE_BATCH = 5_000
 class TrainedRecommender:
     """What :func:`train_project` produced."""
 
-    model: Hybrid
+    model: Hybrid | ContextAware
     version: str
     path: Path
     evaluation: Evaluation | None
@@ -106,7 +106,7 @@ def train_project(
     rc = cfg.recommend
     say("reading interactions")
     inter, catalogue, segments = project_inputs(wh, cfg)
-    members = [m for m in rc.models if m not in ("popularity", "hybrid")]
+    members = [m for m in rc.models if m not in ("popularity", "hybrid", "context")]
     cat = catalogue if len(catalogue) else None
     evaluation = None
     params: dict[str, dict[str, Any]] = {}
@@ -126,12 +126,12 @@ def train_project(
         )
         params, weights = evaluation.params, evaluation.weights or None
     say("fitting the hybrid on all interactions")
-    model = Hybrid(
-        models=tuple(members) or ("ease",),
-        weights=weights,
-        params={m: params.get(m, {}) for m in members},
-        thin_history=rc.thin_history,
-    )
+    blend = hybrid_params(members or ["ease"], params, weights, rc.thin_history)
+    model: Hybrid | ContextAware
+    if "context" in rc.models:
+        model = ContextAware(base="hybrid", params=blend, **params.get("context", {}))
+    else:
+        model = Hybrid(**blend)
     model.fit(inter, catalogue=cat, segments=segments if len(segments) else None)
     if cat is not None and "title" in cat.columns:
         model.set_labels(cat.set_index("product_id")["title"].dropna().astype(str).to_dict())
@@ -223,7 +223,10 @@ def recommender_dir(cfg: ProjectConfig) -> Path:
 
 
 def _save(
-    cfg: ProjectConfig, model: Hybrid, inter: Interactions, evaluation: Evaluation | None
+    cfg: ProjectConfig,
+    model: Hybrid | ContextAware,
+    inter: Interactions,
+    evaluation: Evaluation | None,
 ) -> tuple[str, Path]:
     folder = recommender_dir(cfg)
     folder.mkdir(parents=True, exist_ok=True)
@@ -238,8 +241,9 @@ def _save(
         "products": inter.n_items,
         "data_from": str(f["ts"].min()) if "ts" in f.columns else None,
         "data_to": str(f["ts"].max()) if "ts" in f.columns else None,
-        "members": list(model.members_),
-        "weights": model.weights_,
+        "model": model.name,
+        "members": list(blend_of(model).members_),
+        "weights": blend_of(model).weights_,
     }
     if evaluation is not None:
         meta["evaluation"] = {
@@ -250,6 +254,14 @@ def _save(
         }
     path = save_model(model, folder / f"{version}.npz", meta=meta)
     return version, path
+
+
+def blend_of(model: Recommender) -> Hybrid:
+    """The hybrid inside the project's model (itself, or the base of a context model)."""
+    inner = model.base_ if isinstance(model, ContextAware) else model
+    if not isinstance(inner, Hybrid):
+        raise TypeError(f"expected a hybrid, got {type(inner).__name__}")
+    return inner
 
 
 def load_project_model(

@@ -9,7 +9,7 @@ bought, nothing out of stock, at most N per category, prices near what the custo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,11 +41,12 @@ _SEASONS = {
 }
 
 
+DAYPARTS = ("night", "morning", "afternoon", "evening")
+
+
 def daypart(hour: int) -> str:
     """Hours grouped into parts of the day, so each has enough interactions to learn from."""
-    return ("night", "morning", "afternoon", "evening")[
-        0 if hour < 6 else 1 if hour < 12 else 2 if hour < 18 else 3
-    ]
+    return DAYPARTS[0 if hour < 6 else 1 if hour < 12 else 2 if hour < 18 else 3]
 
 
 def context_values(context: Mapping[str, Any] | None) -> dict[str, str]:
@@ -59,8 +60,9 @@ def context_values(context: Mapping[str, Any] | None) -> dict[str, str]:
         out.update(
             hour=daypart(when.hour), weekday=str(when.dayofweek), season=_SEASONS[when.month]
         )
-    if context.get("hour") is not None:
-        out["hour"] = daypart(int(context["hour"]))
+    hour = context.get("hour")
+    if hour is not None:
+        out["hour"] = hour if hour in DAYPARTS else daypart(int(hour))
     if context.get("weekday") is not None:
         out["weekday"] = str(int(context["weekday"]))
     if context.get("season") is not None:
@@ -130,6 +132,50 @@ class ContextAware(Recommender):
     def _item_universe(self, interactions: Interactions) -> pd.Index:
         return self._universe
 
+    def recommend(
+        self,
+        customer_ids: Iterable[str],
+        *,
+        k: int = 10,
+        exclude_seen: bool = True,
+        context: Mapping[str, Any] | None = None,
+        exclude: Iterable[str] = (),
+        explain: bool = True,
+    ) -> pd.DataFrame:
+        """As every model; customers the base model answers by its fallback (a hybrid's cold
+        start, popularity) are answered by it, without a context boost."""
+        self._check_fitted()
+        ids = [str(c) for c in customer_ids]
+        known = self.users_.get_indexer(pd.Index(ids)) >= 0 if ids else np.array([], bool)
+        opts: dict[str, Any] = {
+            "k": k,
+            "exclude_seen": exclude_seen,
+            "context": context,
+            "exclude": list(exclude),
+            "explain": explain,
+        }
+        warm = super().recommend([c for c, kn in zip(ids, known, strict=True) if kn], **opts)
+        cold_ids = [c for c, kn in zip(ids, known, strict=True) if not kn]
+        if not cold_ids:
+            return warm
+        cold = self.base_.recommend(cold_ids, **opts)
+        out = pd.concat([p for p in (warm, cold) if len(p)] or [warm], ignore_index=True)
+        order = {c: i for i, c in enumerate(ids)}
+        return out.iloc[
+            np.lexsort((out[RANK].to_numpy(), out[USER].map(order).to_numpy()))
+        ].reset_index(drop=True)
+
+    def explain(
+        self, recs: pd.DataFrame, *, context: Mapping[str, Any] | None = None
+    ) -> pd.DataFrame:
+        if not len(recs):
+            return recs.copy()
+        known = self.users_.get_indexer(pd.Index(recs[USER].astype(str))) >= 0
+        parts = [super().explain(recs[known], context=context)] if known.any() else []
+        if (~known).any():
+            parts.append(self.base_.explain(recs[~known], context=context))
+        return pd.concat(parts).sort_index()
+
     def _fit(self, interactions: Interactions, X: sp.csr_matrix) -> None:
         f = interactions.frame
         values = _row_context(f)
@@ -141,7 +187,7 @@ class ContextAware(Recommender):
         for key, col in values.items():
             col = col[keep]
             for value in pd.unique(col.dropna()):
-                mask = (col == value).to_numpy()
+                mask = (col == value).fillna(False).to_numpy(dtype=bool)
                 counts = np.bincount(items[keep][mask], minlength=len(self.items_))
                 local = (counts + self.smoothing * share) / (mask.sum() + self.smoothing)
                 self.lifts_[f"{key}={value}"] = (local / share).astype(np.float32)
@@ -181,9 +227,9 @@ class ContextAware(Recommender):
             for key, value in ctx.items():
                 x = self.lifts_.get(f"{key}={value}")
                 if x is not None and x[item] > lift:
-                    best, lift = f"{key} {value}", float(x[item])
+                    best, lift = _phrase(key, value), float(x[item])
             if best is not None:
-                reason = f"{reason}; popular for {best}"
+                reason = f"{reason}; popular {best}"
             out.append((reason, anchor, strategy))
         return out
 
@@ -200,6 +246,20 @@ class ContextAware(Recommender):
 
         self.lifts_ = {k[5:]: v for k, v in state.items() if k.startswith("lift/")}
         self.base_ = restore_member(build(self.base, self.params), state, "base/")
+
+
+_WEEKDAYS = ("Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays", "Saturdays", "Sundays")
+
+
+def _phrase(key: str, value: str) -> str:
+    """How a reason names a context: "in the evening", "on Mondays", "on mobile", "in GB"."""
+    if key == "hour":
+        return "at night" if value == "night" else f"in the {value}"
+    if key == "weekday" and value.isdigit() and int(value) < 7:
+        return f"on {_WEEKDAYS[int(value)]}"
+    if key == "device":
+        return f"on {value}"
+    return f"in {value}"
 
 
 def _row_context(frame: pd.DataFrame) -> dict[str, pd.Series]:

@@ -17,8 +17,9 @@ import pandas as pd
 
 from segmint.errors import ConfigError
 from segmint.recommend._base import Recommender, top_k
+from segmint.recommend._context import ContextAware, context_values
 from segmint.recommend._hybrid import Hybrid
-from segmint.recommend._interactions import ITEM, USER, Interactions
+from segmint.recommend._interactions import ITEM, TS, USER, Interactions
 from segmint.recommend._metrics import ranking_metrics
 from segmint.recommend._registry import SEARCH_SPACES, build
 from segmint.recommend._split import split, validation_split
@@ -108,7 +109,9 @@ def evaluate(
     ----------
     models : names or unfitted recommenders
         ``"hybrid"`` blends the other collaborative models named here (and ``content`` when a
-        catalogue is given), with weights chosen on validation. Popularity is always added.
+        catalogue is given), with weights chosen on validation. ``"context"`` beside
+        ``"hybrid"`` is that hybrid re-weighted by each test customer's visit context (time,
+        device, country of their first held-out interaction). Popularity is always added.
     split_method : {"temporal", "stratified", "leave_last_out"}
     search : int
         Hyperparameter candidates tried per tunable model on validation (0: defaults).
@@ -161,7 +164,7 @@ def evaluate(
         started = time.perf_counter()
         _fit(model, train, catalogue, segments)
         fit_s = time.perf_counter() - started
-        recs = model.recommend(_test_users(train, test), k=k, explain=False)
+        recs = recommend_for_test(model, _test_users(train, test), test, k=k)
         metrics = ranking_metrics(recs, train, test, k=k)
         rows[name] = {**metrics, "fit_seconds": round(fit_s, 3)}
         fitted[name] = model
@@ -207,12 +210,38 @@ def tune(
     for cand in candidates:
         model = build(name, cand)
         _fit(model, train, catalogue, None)
-        score = ranking_metrics(model.recommend(users, k=k, explain=False), train, valid, k=k)[
+        score = ranking_metrics(recommend_for_test(model, users, valid, k=k), train, valid, k=k)[
             f"ndcg@{k}"
         ]
         if score > best_score:
             best, best_score = cand, score
     return best
+
+
+def recommend_for_test(
+    model: Recommender, users: list[str], test: Interactions, *, k: int
+) -> pd.DataFrame:
+    """Top ``k`` for held-out customers; a context model gets each one's visit context.
+
+    The context is what a shop knows when the page is requested: the time, device and
+    country of the customer's first held-out interaction (never its product).
+    """
+    if not isinstance(model, ContextAware):
+        return model.recommend(users, k=k, explain=False)
+    f = test.frame
+    cols = [c for c in (TS, "device", "country") if c in f.columns]
+    first = f[f[USER].isin(users)].sort_values([USER, TS] if TS in cols else [USER])
+    first = first.drop_duplicates(USER).set_index(USER)[cols]
+    groups: dict[tuple[tuple[str, str], ...], list[str]] = {}
+    for cid in users:
+        raw = first.loc[cid].to_dict() if cid in first.index else {}
+        ctx = context_values({key: v for key, v in raw.items() if pd.notna(v)})
+        groups.setdefault(tuple(sorted(ctx.items())), []).append(cid)
+    parts = [
+        model.recommend(ids, k=k, explain=False, context=dict(key) or None)
+        for key, ids in groups.items()
+    ]
+    return pd.concat(parts, ignore_index=True) if parts else model.recommend([], k=k)
 
 
 def sample_space(space: Mapping[str, Sequence[Any]], n: int, seed: int) -> list[dict[str, Any]]:
@@ -296,7 +325,9 @@ def _ndcg_of(
 def _hybrid_members(
     entries: Sequence[tuple[str, str | Recommender]], catalogue: pd.DataFrame | None
 ) -> list[str]:
-    named = [n for n, s in entries if isinstance(s, str) and n not in ("hybrid", "popularity")]
+    named = [
+        n for n, s in entries if isinstance(s, str) and n not in ("hybrid", "popularity", "context")
+    ]
     if catalogue is None:
         named = [n for n in named if n != "content"]
     return named or ["ease"]
@@ -313,13 +344,27 @@ def _make(
     if not isinstance(spec, str):
         return spec
     if name == "hybrid":
-        members = _hybrid_members(entries, catalogue)
-        return Hybrid(
-            models=tuple(members),
-            weights=dict(weights) or None,
-            params={m: dict(params.get(m, {})) for m in members},
-        )
+        return Hybrid(**hybrid_params(_hybrid_members(entries, catalogue), params, weights))
+    if name == "context" and any(n == "hybrid" for n, _ in entries):
+        # the served model: the hybrid, re-weighted by the request's context
+        base = hybrid_params(_hybrid_members(entries, catalogue), params, weights)
+        return ContextAware(base="hybrid", params=base, **dict(params.get("context", {})))
     return build(name, params.get(name))
+
+
+def hybrid_params(
+    members: Sequence[str],
+    params: Mapping[str, Mapping[str, Any]],
+    weights: Mapping[str, float] | None,
+    thin_history: int = 3,
+) -> dict[str, Any]:
+    """Constructor arguments of a hybrid over ``members`` with tuned params and weights."""
+    return {
+        "models": list(members),
+        "weights": dict(weights) if weights else None,
+        "params": {m: dict(params.get(m, {})) for m in members},
+        "thin_history": thin_history,
+    }
 
 
 def _fit(
