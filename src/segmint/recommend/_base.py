@@ -79,9 +79,10 @@ class Recommender(BaseEstimator):
         if k < 1:
             raise ConfigError(f"k={k} should be >= 1")
         ids = pd.Index([str(c) for c in customer_ids])
+        exclude = [str(x) for x in exclude]
         rows = self.users_.get_indexer(ids)
         known = rows >= 0
-        blocked = self.items_.get_indexer(pd.Index([str(x) for x in exclude]))
+        blocked = self.items_.get_indexer(pd.Index(exclude))
         blocked = blocked[blocked >= 0]
         parts = []
         known_ids, known_rows = ids[known], rows[known]
@@ -93,9 +94,33 @@ class Recommender(BaseEstimator):
             if len(blocked):
                 scores[:, blocked] = -np.inf
             parts.append(self._frame(known_ids[start : start + _BATCH], r, scores, k, explain))
+        if not known.all():
+            cold = self._recommend_unknown(
+                list(ids[~known]), k=k, context=context, exclude=exclude, explain=explain
+            )
+            if cold is not None and len(cold):
+                parts.append(cold)
         if not parts:
             return empty_recommendations()
-        return pd.concat(parts, ignore_index=True)
+        out = pd.concat(parts, ignore_index=True)
+        if known.all():
+            return out
+        # back in the order asked for
+        order = pd.Series(np.arange(len(ids)), index=ids).groupby(level=0).first()
+        at = order.reindex(out[USER].astype(str)).to_numpy()
+        return out.iloc[np.lexsort((out[RANK].to_numpy(), at))].reset_index(drop=True)
+
+    def _recommend_unknown(
+        self,
+        customer_ids: list[str],
+        *,
+        k: int,
+        context: Mapping[str, Any] | None,
+        exclude: list[str],
+        explain: bool,
+    ) -> pd.DataFrame | None:
+        """Rows for customers the model never saw; None (no rows) unless a fallback exists."""
+        return None
 
     def score(self, rows: np.ndarray, *, context: Mapping[str, Any] | None = None) -> np.ndarray:
         """Dense scores (``len(rows)`` x products, float32) for customers at matrix ``rows``."""
@@ -154,6 +179,11 @@ class Recommender(BaseEstimator):
         out = recs.copy()
         if not len(out):
             return out
+        known = self.users_.get_indexer(pd.Index(out[USER].astype(str))) >= 0
+        if not known.all():
+            cold = self._explain_unknown(out[~known], context)
+            warm = self.explain(out[known], context=context) if known.any() else out[known]
+            return pd.concat([warm, cold]).sort_index()
         out = out.sort_values([USER, RANK], kind="stable")
         reasons: list[str] = []
         anchors: list[str | None] = []
@@ -175,6 +205,12 @@ class Recommender(BaseEstimator):
         out[REASON] = reasons
         out[ANCHOR] = anchors
         return out.sort_index()
+
+    def _explain_unknown(
+        self, recs: pd.DataFrame, context: Mapping[str, Any] | None
+    ) -> pd.DataFrame:
+        """Reasons for rows of customers the model never saw (from its fallback)."""
+        return recs
 
     def _prepare_explain(self, rows: np.ndarray, context: Mapping[str, Any] | None) -> None:
         """Hook run before explaining a batch of rows (a hybrid re-scores them)."""

@@ -9,7 +9,7 @@ bought, nothing out of stock, at most N per category, prices near what the custo
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,49 +132,24 @@ class ContextAware(Recommender):
     def _item_universe(self, interactions: Interactions) -> pd.Index:
         return self._universe
 
-    def recommend(
+    def _recommend_unknown(
         self,
-        customer_ids: Iterable[str],
+        customer_ids: list[str],
         *,
-        k: int = 10,
-        exclude_seen: bool = True,
-        context: Mapping[str, Any] | None = None,
-        exclude: Iterable[str] = (),
-        explain: bool = True,
+        k: int,
+        context: Mapping[str, Any] | None,
+        exclude: list[str],
+        explain: bool,
     ) -> pd.DataFrame:
-        """As every model; customers the base model answers by its fallback (a hybrid's cold
-        start, popularity) are answered by it, without a context boost."""
-        self._check_fitted()
-        ids = [str(c) for c in customer_ids]
-        known = self.users_.get_indexer(pd.Index(ids)) >= 0 if ids else np.array([], bool)
-        opts: dict[str, Any] = {
-            "k": k,
-            "exclude_seen": exclude_seen,
-            "context": context,
-            "exclude": list(exclude),
-            "explain": explain,
-        }
-        warm = super().recommend([c for c, kn in zip(ids, known, strict=True) if kn], **opts)
-        cold_ids = [c for c, kn in zip(ids, known, strict=True) if not kn]
-        if not cold_ids:
-            return warm
-        cold = self.base_.recommend(cold_ids, **opts)
-        out = pd.concat([p for p in (warm, cold) if len(p)] or [warm], ignore_index=True)
-        order = {c: i for i, c in enumerate(ids)}
-        return out.iloc[
-            np.lexsort((out[RANK].to_numpy(), out[USER].map(order).to_numpy()))
-        ].reset_index(drop=True)
+        # the base model's fallback (a hybrid's cold start, popularity) answers, unboosted
+        return self.base_.recommend(
+            customer_ids, k=k, context=context, exclude=exclude, explain=explain
+        )
 
-    def explain(
-        self, recs: pd.DataFrame, *, context: Mapping[str, Any] | None = None
+    def _explain_unknown(
+        self, recs: pd.DataFrame, context: Mapping[str, Any] | None
     ) -> pd.DataFrame:
-        if not len(recs):
-            return recs.copy()
-        known = self.users_.get_indexer(pd.Index(recs[USER].astype(str))) >= 0
-        parts = [super().explain(recs[known], context=context)] if known.any() else []
-        if (~known).any():
-            parts.append(self.base_.explain(recs[~known], context=context))
-        return pd.concat(parts).sort_index()
+        return self.base_.explain(recs, context=context)
 
     def _fit(self, interactions: Interactions, X: sp.csr_matrix) -> None:
         f = interactions.frame

@@ -11,7 +11,7 @@ Each pick is explained by the member that contributed most to it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -19,7 +19,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from segmint.errors import ConfigError
-from segmint.recommend._base import STRATEGY, Recommender, empty_recommendations
+from segmint.recommend._base import STRATEGY, Recommender
 from segmint.recommend._interactions import Interactions
 from segmint.recommend._popularity import Popularity
 
@@ -183,15 +183,10 @@ class Hybrid(Recommender):
     def explain(
         self, recs: pd.DataFrame, *, context: Mapping[str, Any] | None = None
     ) -> pd.DataFrame:
-        cold = (recs[STRATEGY] == "cold_start").to_numpy() if len(recs) else np.array([], bool)
-        warm = recs[~cold]
-        parts = [super().explain(warm, context=context)] if len(warm) else []
-        if cold.any():
-            parts.append(self.fallback_.explain(recs[cold], context=context))
-        self._owner = None
-        if not parts:
-            return recs.copy()
-        return pd.concat(parts).sort_index()
+        try:
+            return super().explain(recs, context=context)
+        finally:
+            self._owner = None
 
     def _explain(
         self, i: int, customer_id: str, row: int, items: np.ndarray
@@ -220,47 +215,25 @@ class Hybrid(Recommender):
 
     # the fallback chain -------------------------------------------------------------------
 
-    def recommend(
+    def _recommend_unknown(
         self,
-        customer_ids: Iterable[str],
+        customer_ids: list[str],
         *,
-        k: int = 10,
-        exclude_seen: bool = True,
-        context: Mapping[str, Any] | None = None,
-        exclude: Iterable[str] = (),
-        explain: bool = True,
+        k: int,
+        context: Mapping[str, Any] | None,
+        exclude: list[str],
+        explain: bool,
     ) -> pd.DataFrame:
-        self._check_fitted()
-        ids = [str(c) for c in customer_ids]
-        exclude = list(exclude)
-        known = self.users_.get_indexer(pd.Index(ids)) >= 0 if ids else np.array([], bool)
-        warm = [c for c, kn in zip(ids, known, strict=True) if kn]
-        cold = [c for c, kn in zip(ids, known, strict=True) if not kn]
-        parts = []
-        if warm:
-            parts.append(
-                super().recommend(
-                    warm,
-                    k=k,
-                    exclude_seen=exclude_seen,
-                    context=context,
-                    exclude=exclude,
-                    explain=explain,
-                )
-            )
-        if cold:
-            fb = self.fallback_.recommend(
-                cold, k=k, context=context, exclude=exclude, explain=explain
-            )
-            fb[STRATEGY] = "cold_start"
-            parts.append(fb)
-        parts = [p for p in parts if len(p)]
-        if not parts:
-            return empty_recommendations()
-        out = pd.concat(parts, ignore_index=True)
-        order = pd.Series(range(len(ids)), index=ids)
-        out = out.iloc[np.lexsort((out["rank"].to_numpy(), order[out["customer_id"]].to_numpy()))]
-        return out.reset_index(drop=True)
+        out = self.fallback_.recommend(
+            customer_ids, k=k, context=context, exclude=exclude, explain=explain
+        )
+        out[STRATEGY] = "cold_start"
+        return out
+
+    def _explain_unknown(
+        self, recs: pd.DataFrame, context: Mapping[str, Any] | None
+    ) -> pd.DataFrame:
+        return self.fallback_.explain(recs, context=context)
 
     # saving -------------------------------------------------------------------------------
 

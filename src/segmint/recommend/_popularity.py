@@ -14,7 +14,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from segmint.errors import ConfigError
-from segmint.recommend._base import Recommender, empty_recommendations
+from segmint.recommend._base import ANCHOR, REASON, Recommender
 from segmint.recommend._interactions import ITEM, TS, USER, Interactions
 
 
@@ -134,34 +134,43 @@ class Popularity(Recommender):
         explain: bool = True,
     ) -> pd.DataFrame:
         self._check_fitted()
-        ids = [str(c) for c in customer_ids]
-        known = self.users_.get_indexer(pd.Index(ids)) >= 0 if ids else np.array([], bool)
         self._context = context
-        out = super().recommend(
-            [c for c, kn in zip(ids, known, strict=True) if kn],
-            k=k,
-            exclude_seen=exclude_seen,
-            context=context,
-            exclude=exclude,
-            explain=explain,
-        )
-        unknown = [c for c, kn in zip(ids, known, strict=True) if not kn]
-        if not unknown:
-            return out
-        scores = self._scores_for(unknown, context)
-        blocked = self.items_.get_indexer(pd.Index([str(x) for x in exclude]))
+        try:
+            return super().recommend(
+                customer_ids,
+                k=k,
+                exclude_seen=exclude_seen,
+                context=context,
+                exclude=exclude,
+                explain=explain,
+            )
+        finally:
+            self._context = None
+
+    def _recommend_unknown(
+        self,
+        customer_ids: list[str],
+        *,
+        k: int,
+        context: Mapping[str, Any] | None,
+        exclude: list[str],
+        explain: bool,
+    ) -> pd.DataFrame:
+        scores = self._scores_for(customer_ids, context)
+        blocked = self.items_.get_indexer(pd.Index(exclude))
         scores[:, blocked[blocked >= 0]] = -np.inf
-        self._context = context
-        cold = self._frame(pd.Index(unknown), np.full(len(unknown), -1), scores, k, explain)
-        self._context = None
-        parts = [p for p in (out, cold) if len(p)]
-        if not parts:
-            return empty_recommendations()
-        merged = pd.concat(parts, ignore_index=True)
-        order = {c: i for i, c in enumerate(ids)}
-        return merged.sort_values(
-            ["customer_id", "rank"], key=lambda s: s.map(order) if s.name == USER else s
-        ).reset_index(drop=True)
+        rows = np.full(len(customer_ids), -1)
+        return self._frame(pd.Index(customer_ids), rows, scores, k, explain)
+
+    def explain(
+        self, recs: pd.DataFrame, *, context: Mapping[str, Any] | None = None
+    ) -> pd.DataFrame:
+        # reasons depend on the customer's segment only, known or not
+        self._check_fitted()
+        out = recs.copy()
+        out[REASON] = [self._why(str(c), context) for c in out[USER]]
+        out[ANCHOR] = None
+        return out
 
     def _prepare_explain(self, rows: np.ndarray, context: Mapping[str, Any] | None) -> None:
         self._context = context
