@@ -102,7 +102,7 @@ class Recommender(BaseEstimator):
                 parts.append(cold)
         if not parts:
             return empty_recommendations()
-        out = pd.concat(parts, ignore_index=True)
+        out = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
         if known.all():
             return out
         # back in the order asked for
