@@ -97,13 +97,18 @@ class ContentBased(Recommender):
         if not parts:
             raise ConfigError("the catalogue's title, description, category and brand are empty")
         self.vectors_ = normalize(sp.hstack(parts).tocsr()).astype(np.float32)
+        self._by_term = None
         labels = cat["title"] if "title" in cat.columns else None
         if labels is not None:
             self.set_labels(labels.dropna().astype(str).to_dict())
 
     def _score(self, rows: np.ndarray, context: Mapping[str, Any] | None) -> np.ndarray:
         taste = normalize(self.seen_[rows] @ self.vectors_)
-        return np.asarray((taste @ self.vectors_.T).todense())
+        # terms x products, kept in CSR: transposing per call cost more than the product
+        by_term = self.__dict__.get("_by_term")
+        if by_term is None or by_term.shape[1] != self.vectors_.shape[0]:
+            by_term = self._by_term = sp.csr_matrix(self.vectors_.T)
+        return (taste @ by_term).toarray()
 
     def _state(self) -> dict[str, Any]:
         return {"vectors_": self.vectors_}
