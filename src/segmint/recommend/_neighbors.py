@@ -74,4 +74,8 @@ class ItemKNN(Recommender):
         return "chosen by customers like you"
 
     def _anchor(self, row: int, items: np.ndarray) -> np.ndarray:
-        return history_anchor(self.seen_[row], self.similarity_[:, items], items)
+        # columns of the similarity are rows of its transpose: slicing CSR columns scans it all
+        by_target = self.__dict__.get("_by_target")
+        if by_target is None or by_target.shape != self.similarity_.shape:
+            by_target = self._by_target = sp.csr_matrix(self.similarity_.T)
+        return history_anchor(self.seen_[row], by_target[items].T, items)
