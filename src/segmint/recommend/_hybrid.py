@@ -115,13 +115,18 @@ class Hybrid(Recommender):
 
     # scoring ------------------------------------------------------------------------------
 
-    def member_scores(self, rows: np.ndarray) -> dict[str, np.ndarray]:
-        """Each member's scores for ``rows``, scaled to [0, 1] per customer, on ``items_``."""
+    def member_scores(
+        self, rows: np.ndarray, only: set[str] | None = None
+    ) -> dict[str, np.ndarray]:
+        """Each member's scores for ``rows`` (or those in ``only``), scaled to [0, 1] per
+        customer, on ``items_``; ``"popularity"`` is the fallback's."""
         out = {}
         for name, m in self.members_.items():
-            out[name] = self._scatter(normalise(m.score(rows)), self.positions_[name])
-        pop = normalise(self.fallback_.score(rows))
-        out["popularity"] = self._scatter(pop, self.fallback_positions_)
+            if only is None or name in only:
+                out[name] = self._scatter(normalise(m.score(rows)), self.positions_[name])
+        if only is None or "popularity" in only:
+            pop = normalise(self.fallback_.score(rows))
+            out["popularity"] = self._scatter(pop, self.fallback_positions_)
         return out
 
     def _scatter(self, scores: np.ndarray, positions: np.ndarray) -> np.ndarray:
@@ -140,8 +145,10 @@ class Hybrid(Recommender):
         return [thin if self.history_[r] < self.thin_history else rich for r in rows]
 
     def _score(self, rows: np.ndarray, context: Mapping[str, Any] | None) -> np.ndarray:
-        parts = self.member_scores(rows)
         weights = self.blend_weights(rows)
+        # a member no row weighs is not scored at all (popularity, for long histories)
+        used = {n for wt in weights for n, w in wt.items() if w}
+        parts = self.member_scores(rows, only=used) if used else self.member_scores(rows)
         total = np.zeros((len(rows), len(self.items_)), dtype=np.float32)
         contrib = np.full((len(rows), len(self.items_)), -1.0, dtype=np.float32)
         owner = np.zeros((len(rows), len(self.items_)), dtype=np.int8)
