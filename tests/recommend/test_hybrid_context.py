@@ -404,3 +404,16 @@ def test_without_a_catalogue_short_histories_get_the_blend() -> None:
     assert set(out["strategy"]) == {"blend"}
     # the blend reads the shoe they chose: shoes come first, not the overall favourites
     assert all(p.startswith("s") for p in out["product_id"])
+
+
+def test_rules_widen_the_pool_for_a_customer_who_bought_the_favourites() -> None:
+    """Regression: a wholesaler who had bought every product of the first candidate pool
+    (k x 4) got no recommendations at all; the pool now widens until k are left."""
+    rows = [(f"u{i}", f"p{j:02d}") for j in range(20) for i in range(20 - j)]
+    rows += [("whale", f"p{j:02d}") for j in range(15)]
+    df = pd.DataFrame(rows, columns=["customer_id", "product_id"]).assign(event_type="purchase")
+    history = Interactions.from_frame(df, context=["event_type"])
+    model = Popularity().fit(history)
+    out = recommend_with_rules(model, ["whale"], k=3, rules=BusinessRules(), history=history)
+    assert out["product_id"].tolist() == ["p15", "p16", "p17"]
+    assert out["rank"].tolist() == [1, 2, 3]

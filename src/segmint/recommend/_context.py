@@ -18,8 +18,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from segmint.errors import ConfigError
-from segmint.recommend._base import RANK, Recommender
-from segmint.recommend._base import empty_recommendations as candidates_frame
+from segmint.recommend._base import RANK, Recommender, empty_recommendations
 from segmint.recommend._hybrid import normalise
 from segmint.recommend._interactions import ITEM, TS, USER, Interactions
 
@@ -324,7 +323,7 @@ def recommend_with_rules(
         need = [c for c in need if c in short]
         if not need:
             break
-    out = pd.concat(kept_parts, ignore_index=True) if kept_parts else candidates_frame()
+    out = pd.concat(kept_parts, ignore_index=True) if kept_parts else empty_recommendations()
     order = {c: i for i, c in enumerate(str(c) for c in customer_ids)}
     out = out.iloc[np.lexsort((out[RANK].to_numpy(), out[USER].map(order).to_numpy()))]
     return model.explain(out.reset_index(drop=True), context=context)
