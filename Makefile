@@ -12,7 +12,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev,postgres,browser,lightgbm]'
+	$(BIN)/python -m pip install -q -e '.[dev,postgres,redis,browser,lightgbm]'
 	rm -f $(VENV)/.installed-*
 	touch $@
 

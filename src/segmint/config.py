@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     key_file: Path | None = Field(None, description="File holding the master key.")
     warehouse: str | None = Field(None, description="Overrides the project's warehouse URL.")
     data: Path | None = Field(None, description="Folder holding the public datasets.")
+    online_store: str | None = Field(None, description="Overrides serve.online_store.")
+    bus: str | None = Field(None, description="Overrides serve.bus.")
 
 
 class _Strict(BaseModel):
@@ -453,6 +455,66 @@ class RecommendConfig(_Strict):
         return v
 
 
+class WebhookConfig(_Strict):
+    """A receiver of segment.entered / segment.exited notifications (HMAC-signed POSTs)."""
+
+    name: str = Field(pattern=_NAME)
+    url: str = Field(pattern=r"^https?://", description="Where notifications are POSTed.")
+    secret_env: str | None = Field(
+        None,
+        pattern=r"^[A-Z_][A-Z0-9_]*$",
+        description="Environment variable holding the signing secret (never in the file).",
+    )
+    events: list[Literal["segment.entered", "segment.exited"]] = Field(
+        default_factory=lambda: ["segment.entered", "segment.exited"]
+    )
+    segments: list[str] | None = Field(None, description="Only these segments (default: all).")
+    max_attempts: int = Field(6, ge=1, le=50, description="Attempts before the dead letter.")
+    backoff_seconds: float = Field(
+        2.0, gt=0, le=3_600, description="Wait before the 2nd attempt; doubles after each."
+    )
+    timeout_seconds: float = Field(5.0, gt=0, le=60)
+
+
+class ServeConfig(_Strict):
+    """``serve:``: the API, the online store, the event bus and webhooks (docs/serve.md)."""
+
+    online_store: str = Field(
+        "sqlite:///.segmint/online.sqlite",
+        description="sqlite:///file (embedded) or redis://host:port/db?prefix=name.",
+    )
+    bus: str = Field(
+        "inline",
+        description="inline (events applied in the request) or redis://host:port/db?prefix=name "
+        "(a Redis Stream that `segmint worker` processes).",
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Origins browsers may call the API from ('*': any)."
+    )
+    cache_ttl_seconds: float = Field(
+        2.0, ge=0, le=3_600, description="How long a read is served from the replica's cache."
+    )
+    dedup_days: float = Field(
+        7.0, gt=0, le=365, description="How long an event_id is remembered against retries."
+    )
+    auth: bool = Field(True, description="Require API keys (turn off only on a laptop).")
+    webhooks: list[WebhookConfig] = Field(default_factory=list)
+
+    @field_validator("online_store")
+    @classmethod
+    def _store(cls, v: str) -> str:
+        if not re.match(r"^(sqlite:///|redis://|rediss://|unix://)", v):
+            raise ValueError(f"'{v}' should start with sqlite:/// or redis://")
+        return v
+
+    @field_validator("bus")
+    @classmethod
+    def _bus(cls, v: str) -> str:
+        if v != "inline" and not re.match(r"^(redis://|rediss://|unix://)", v):
+            raise ValueError(f"'{v}' should be 'inline' or start with redis://")
+        return v
+
+
 class ProjectConfig(_Strict):
     """A validated ``segmint.yaml``. ``base_dir`` is the folder relative paths resolve in."""
 
@@ -470,6 +532,7 @@ class ProjectConfig(_Strict):
     segments: list[SegmentConfig] = Field(default_factory=list)
     models: list[ModelConfig] = Field(default_factory=list)
     recommend: RecommendConfig = RecommendConfig()
+    serve: ServeConfig = ServeConfig()
     base_dir: Path = Field(default=Path("."), exclude=True)
     _lines: dict[tuple[Any, ...], int] = PrivateAttr(default_factory=dict)
     _file: str = PrivateAttr(default=DEFAULT_FILE)
@@ -719,7 +782,10 @@ def load_config(path: str | Path | None = None) -> ProjectConfig:
     cfg = parse_config(
         file.read_text(encoding="utf-8"), base_dir=file.parent.resolve(), name=file.name
     )
-    override = Settings().warehouse
-    if override:
-        cfg = cfg.model_copy(update={"warehouse": override})
+    env = Settings()
+    if env.warehouse:
+        cfg = cfg.model_copy(update={"warehouse": env.warehouse})
+    serve = {k: v for k, v in (("online_store", env.online_store), ("bus", env.bus)) if v}
+    if serve:
+        cfg = cfg.model_copy(update={"serve": cfg.serve.model_copy(update=serve)})
     return cfg

@@ -16,7 +16,7 @@ from __future__ import annotations
 from segmint.segments.rules._bind import EVENT_FIELDS, FUNCTIONS, Catalog
 from segmint.segments.rules._ibis import Columns, aggregates, to_ibis
 from segmint.segments.rules._ir import AGGREGATES, AggSpec, show
-from segmint.segments.rules._python import Profile, aggregate_events
+from segmint.segments.rules._python import Profile, aggregate_events, event_function
 from segmint.segments.rules._rule import (
     RFM_VALUES,
     Rule,
@@ -40,6 +40,7 @@ __all__ = [
     "aggregates",
     "compile_rule",
     "default_catalog",
+    "event_function",
     "parse",
     "profile_from_events",
     "show",

@@ -239,7 +239,8 @@ def _exec(src: str, name: str) -> Callable[..., Any]:
 _EVENT_FNS: dict[Expr, Callable[[Mapping[str, Any]], Any]] = {}
 
 
-def _event_fn(e: Expr) -> Callable[[Mapping[str, Any]], Any]:
+def event_function(e: Expr) -> Callable[[Mapping[str, Any]], Any]:
+    """The compiled event-scope expression ``e`` (compiled once, then cached)."""
     fn = _EVENT_FNS.get(e)
     if fn is None:
         fn = _EVENT_FNS[e] = compile_event(e)
@@ -261,7 +262,7 @@ def aggregate_events(
         start = None if spec.window is None else now - timedelta(seconds=spec.window)
         chosen = [ev for ev in events if ev["ts"] < now and (start is None or ev["ts"] >= start)]
         if spec.where is not None:
-            keep = _event_fn(spec.where)
+            keep = event_function(spec.where)
             chosen = [ev for ev in chosen if keep(ev) is True]
         out[spec.key] = _aggregate(spec, chosen, now)
     return out
@@ -269,7 +270,7 @@ def aggregate_events(
 
 def _aggregate(spec: AggSpec, events: list[Mapping[str, Any]], now: datetime) -> Any:
     func = spec.func
-    value = None if spec.value is None else _event_fn(spec.value)
+    value = None if spec.value is None else event_function(spec.value)
     if func in ("count", "days_since", "share"):
         hits = events if value is None else [ev for ev in events if value(ev) is True]
         if func == "count":

@@ -1,0 +1,228 @@
+"""The online store boundary: what the API and the event processor read and write.
+
+Two parts, kept apart on purpose:
+
+* the **published** snapshot, written whole by ``segmint publish`` from the batch results
+  (per customer: features and attributes, scores, clusters, batch segments, recommendations,
+  and the windowed counters seeded from the warehouse's events), swapped in atomically: a
+  reader sees the old snapshot or the new one, never half of each;
+* the **live** state the event processor keeps per customer (counters from live events, the
+  event ids it has applied, the rule segments it is in), written with optimistic concurrency
+  so that any number of workers can apply events without losing an update.
+
+:class:`SQLiteStore` (embedded default) and :class:`RedisStore` (production) implement it;
+``tests/realtime/test_store_contract.py`` runs one suite over both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from segmint.errors import Transient
+
+
+class Conflict(Transient):
+    """Another writer changed a live document since it was read; read again and retry."""
+
+
+@dataclass
+class LiveDoc:
+    """What the processor keeps for one customer.
+
+    ``counters`` are live buckets (:mod:`segmint.realtime._counters`); ``seen`` maps each
+    applied event id to its hour, so a redelivered event is recognised; ``segments`` maps
+    each rule segment the customer is in to when they entered; ``publish`` is the publish
+    version the document was last evaluated against; ``version`` counts writes (optimistic
+    concurrency: a write succeeds only if nobody wrote since the read).
+    """
+
+    customer_id: str
+    counters: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
+    seen: dict[str, int] = field(default_factory=dict)
+    segments: dict[str, str] = field(default_factory=dict)
+    publish: int = 0
+    version: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "counters": self.counters,
+            "seen": self.seen,
+            "segments": self.segments,
+            "publish": self.publish,
+        }
+
+    @classmethod
+    def from_json(cls, customer_id: str, doc: Mapping[str, Any], version: int) -> LiveDoc:
+        return cls(
+            customer_id,
+            dict(doc.get("counters", {})),
+            dict(doc.get("seen", {})),
+            dict(doc.get("segments", {})),
+            int(doc.get("publish", 0)),
+            version,
+        )
+
+
+@dataclass(frozen=True)
+class Change:
+    """A customer entering or leaving a segment."""
+
+    customer_id: str
+    segment: str
+    change: str  # 'entered' | 'exited'
+    at: str  # ISO 8601, UTC
+    event_id: str | None = None
+
+    @property
+    def type(self) -> str:
+        return f"segment.{self.change}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "customer_id": self.customer_id,
+            "segment": self.segment,
+            "at": self.at,
+            "event_id": self.event_id,
+        }
+
+
+@dataclass
+class Commit:
+    """One atomic write of the processor: live documents (each expected at the version it
+    was read at), alias links, membership changes (each also a notification) and the webhook
+    deliveries they start. ``deleted`` are live documents merged into another (an anonymous
+    visitor who logged in)."""
+
+    docs: list[LiveDoc] = field(default_factory=list)
+    aliases: dict[str, str] = field(default_factory=dict)
+    deleted: list[LiveDoc] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Published:
+    """What a publish holds for one customer."""
+
+    customer_id: str
+    values: Mapping[str, Any] = field(default_factory=dict)
+    scores: Mapping[str, float] = field(default_factory=dict)
+    clusters: Mapping[str, Any] = field(default_factory=dict)
+    segments: Mapping[str, str] = field(default_factory=dict)  # segment -> entered_at
+    recommendations: Sequence[Mapping[str, Any]] = ()
+    counters: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "values": dict(self.values),
+            "scores": dict(self.scores),
+            "clusters": dict(self.clusters),
+            "segments": dict(self.segments),
+            "recommendations": list(self.recommendations),
+            "counters": dict(self.counters),
+        }
+
+    @classmethod
+    def from_json(cls, customer_id: str, doc: Mapping[str, Any]) -> Published:
+        return cls(
+            customer_id,
+            doc.get("values", {}),
+            doc.get("scores", {}),
+            doc.get("clusters", {}),
+            doc.get("segments", {}),
+            doc.get("recommendations", []),
+            doc.get("counters", {}),
+        )
+
+
+@dataclass(frozen=True)
+class PublishInfo:
+    """The snapshot in service: its version, the as-of time of its batch results and the
+    ISO time its counters were cut at (live events from then on are counted live)."""
+
+    version: int = 0
+    as_of: str | None = None
+    cut: float | None = None
+    published_at: str | None = None
+    customers: int = 0
+
+
+class OnlineStore(Protocol):
+    """The online store. Every method may raise :class:`~segmint.errors.StoreUnavailable`."""
+
+    url: str
+
+    def ping(self) -> None:
+        """Raise StoreUnavailable unless the store answers."""
+
+    def close(self) -> None: ...
+
+    # --- the published snapshot -------------------------------------------------------
+    def publish(
+        self,
+        customers: Iterable[Published],
+        aliases: Mapping[str, str],
+        info: PublishInfo,
+    ) -> PublishInfo:
+        """Replace the whole snapshot at once; return it with its new version."""
+
+    def info(self) -> PublishInfo: ...
+
+    def published(self, customer_ids: Sequence[str]) -> dict[str, Published]: ...
+
+    # --- identity ---------------------------------------------------------------------
+    def resolve(self, identifiers: Sequence[str]) -> dict[str, str]:
+        """Canonical customer id of each identifier that has one (live links first)."""
+
+    # --- live state -------------------------------------------------------------------
+    def live(self, customer_ids: Sequence[str]) -> dict[str, LiveDoc]:
+        """The live documents that exist, each with the version it was read at."""
+
+    def commit(self, commit: Commit) -> None:
+        """Write it all or nothing; raise :class:`Conflict` when a document moved on."""
+
+    def live_ids(self) -> Iterator[str]:
+        """Every customer with a live document (for a sweep of time-driven exits)."""
+
+    def customer_ids(self) -> Iterator[str]:
+        """Every customer of the published snapshot or with a live document."""
+
+    # --- memberships, history, notifications -------------------------------------------
+    def members(self, segment: str, after: str | None, limit: int) -> list[str]:
+        """Up to ``limit`` members of ``segment`` in id order, after the cursor ``after``."""
+
+    def size(self, segment: str) -> int: ...
+
+    def history(self, segment: str, limit: int) -> list[dict[str, Any]]:
+        """The latest changes of ``segment``, newest first."""
+
+    def notifications(self, after: int, limit: int) -> list[dict[str, Any]]:
+        """Enter/exit notifications after sequence number ``after``, oldest first."""
+
+    # --- the durable event log and the dead letters ----------------------------------
+    def log_events(self, events: Sequence[Mapping[str, Any]]) -> list[bool]:
+        """Append events by ``event_id``; per event, whether it was new."""
+
+    def dead_letter(self, items: Sequence[Mapping[str, Any]]) -> None: ...
+
+    def dead_letters(self, limit: int) -> list[dict[str, Any]]: ...
+
+    # --- definitions and keys (small, shared by every replica) --------------------------
+    def get_meta(self, kind: str) -> dict[str, dict[str, Any]]:
+        """Every record of ``kind`` ('segments', 'keys', 'webhooks') by name."""
+
+    def put_meta(self, kind: str, name: str, record: Mapping[str, Any] | None) -> None:
+        """Write (or with None delete) one record."""
+
+    # --- webhook deliveries ------------------------------------------------------------
+    def due_deliveries(self, now: float, limit: int) -> list[dict[str, Any]]:
+        """Deliveries whose next attempt is due."""
+
+    def record_attempt(self, delivery: Mapping[str, Any]) -> None:
+        """Store a delivery's state after an attempt (status, attempts, next_at, last_*)."""
+
+    def deliveries(self, limit: int) -> list[dict[str, Any]]:
+        """The delivery log, newest first."""
