@@ -23,7 +23,10 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-keys_app = typer.Typer(help="Manage the key that encrypts PII.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="Keys: the one that encrypts PII (generate) and API keys (create, list, revoke).",
+    no_args_is_help=True,
+)
 customers_app = typer.Typer(help="Look at unified customer profiles.", no_args_is_help=False)
 app.add_typer(keys_app, name="keys")
 features_app = typer.Typer(
@@ -927,6 +930,9 @@ def _register_subcommands() -> None:
     from segmint.cli_recommend import recommend_app
 
     app.add_typer(recommend_app, name="recommend")
+    from segmint.cli_serve import register
+
+    register(app, keys_app)
 
 
 _register_subcommands()

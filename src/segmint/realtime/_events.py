@@ -136,11 +136,10 @@ def validate_event(
     now = now or datetime.now(UTC)
     if not isinstance(raw, Mapping):
         return None, [_problem("(event)", "type", f"should be an object, got {type(raw).__name__}")]
-    problems: list[dict[str, str]] = []
-    for name in sorted(set(raw) - _FIELDS):
-        problems.append(
-            _problem(str(name)[:64], "unknown_field", "is not an event field; put it in properties")
-        )
+    problems = [
+        _problem(str(name)[:64], "unknown_field", "is not an event field; put it in properties")
+        for name in sorted(set(raw) - _FIELDS, key=str)
+    ]
     event: dict[str, Any] = {}
     eid = raw.get("event_id")
     if eid is None:

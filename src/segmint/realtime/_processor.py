@@ -93,7 +93,13 @@ class Outcome:
     applied: int = 0
     duplicates: int = 0
     changes: list[Change] = field(default_factory=list)
+    duplicate_ids: set[str] = field(default_factory=set)
     retries: int = 0
+
+
+def _repeats(events: Sequence[Mapping[str, Any]], seen: set[str]) -> set[str]:
+    """Ids among ``events`` applied by an earlier batch."""
+    return {e["event_id"] for e in events if e.get("event_id") in seen}
 
 
 def _iso(ts: datetime) -> str:
@@ -161,9 +167,12 @@ class Processor:
             doc = docs.get(owner) or LiveDoc(owner)
             pub = published.get(owner) or Published(owner)
             evs = sorted(evs, key=lambda e: e["ts"])
+            before = set(doc.seen)
             n, dup = self.apply_one(doc, pub, info, evs, commit, everything=owner in merged)
             outcome.applied += n
             outcome.duplicates += dup
+            if dup:
+                outcome.duplicate_ids |= _repeats(evs, before)
             commit.docs.append(doc)
         commit.deliveries = self._deliveries(commit.changes)
         self.store.commit(commit)

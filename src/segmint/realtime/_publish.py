@@ -170,11 +170,13 @@ def publish_project(
         }
         cut = _cut(wh)
         say(
-            f"counters of {len(rules.specs)} windowed aggregates, events before {cut:%Y-%m-%d %H:%M}"
+            f"counters of {len(rules.specs)} windowed aggregates, events before "
+            f"{cut:%Y-%m-%d %H:%M}"
         )
         parts["counters"] = seed_counters(wh, rules, cut)
         aliases = _aliases(wh)
         sizes = _sizes(wh)
+        popular = popular_products(wh)
     say("swapping the snapshot in")
     info = PublishInfo(
         as_of=as_of.isoformat() if isinstance(as_of, datetime) else None,
@@ -183,7 +185,42 @@ def publish_project(
     done = store.publish(_customers(values, parts), aliases, info)
     for segment, rows in sizes.items():
         store.put_meta("sizes", segment, {"runs": rows})
+    for name, items in popular.items():
+        store.put_meta("popular", name, {"items": items})
     return done
+
+
+def popular_products(wh: IbisWarehouse, top: int = 50) -> dict[str, list[dict[str, Any]]]:
+    """The products most customers bought, overall (``global``) and among each segment's
+    current members (``segment:<name>``): the fallback for customers without a list."""
+    from segmint.segments.rules._warehouse import event_stream
+
+    events = event_stream(wh)
+    if events is None:
+        return {}
+    bought = events.filter(
+        (events.event_type == "purchase") & events.product_id.notnull()
+    ).select(Col.CUSTOMER_ID, "product_id")
+    overall = (
+        bought.group_by("product_id")
+        .aggregate(score=bought[Col.CUSTOMER_ID].nunique())
+        .order_by([ibis.desc("score"), "product_id"])
+        .limit(top)
+    )
+    out = {"global": wh.to_arrow(overall).to_pylist()}
+    if wh.has_table("segment_membership"):
+        m = wh.table("segment_membership")
+        m = m.filter(m.exited_at.isnull()).select(Col.CUSTOMER_ID, "segment")
+        j = bought.inner_join(m, Col.CUSTOMER_ID)
+        per = j.group_by(["segment", "product_id"]).aggregate(score=j[Col.CUSTOMER_ID].nunique())
+        rank = ibis.row_number().over(
+            group_by=per.segment, order_by=[ibis.desc(per.score), per.product_id]
+        )
+        per = per.mutate(_r=rank).filter(ibis._._r < min(top, 20)).order_by(["segment", "_r"])
+        for r in wh.to_arrow(per.select("segment", "product_id", "score")).to_pylist():
+            key = f"segment:{r['segment']}"
+            out.setdefault(key, []).append({"product_id": r["product_id"], "score": r["score"]})
+    return out
 
 
 def _cut(wh: IbisWarehouse) -> datetime:

@@ -152,12 +152,12 @@ class SQLiteStore:
         for chunk in _chunks(identifiers):
             marks = ",".join("?" * len(chunk))
             # 'live' sorts after 'published': a live link made by a login wins
-            for ident, cid in self._read(
+            rows = self._read(
                 f"SELECT identifier, customer_id FROM aliases WHERE identifier IN ({marks}) "
                 "ORDER BY source",
                 chunk,
-            ):
-                out[ident] = cid
+            )
+            out.update(dict(rows))
         return out
 
     # --- live ----------------------------------------------------------------------------

@@ -1,0 +1,203 @@
+"""The FastAPI application: ``create_app(cfg)``; routes in :mod:`._routes`.
+
+Settings, stores and the processor are built in the lifespan of the app, never at import;
+a replica keeps nothing a second replica would need (state is in the online store), so any
+number can run behind a load balancer.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from segmint.api._cache import TTLCache
+from segmint.api._keys import SCOPES, ApiKey, check_token
+from segmint.api._metrics import Metrics, MetricsMiddleware
+from segmint.config import ProjectConfig
+from segmint.errors import (
+    ConfigError,
+    NotFoundError,
+    RuleError,
+    SegmintError,
+    StoreUnavailable,
+    Transient,
+)
+from segmint.realtime import Dispatcher, Runtime, SegmentExists
+
+log = logging.getLogger("segmint.api")
+_STATUS = (
+    (SegmentExists, 409, "conflict"),
+    (RuleError, 422, "invalid_rule"),
+    (NotFoundError, 404, "not_found"),
+    (ConfigError, 422, "invalid"),
+    (Transient, 503, "unavailable"),
+)
+
+
+def _error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message, "problems": [], **extra}, status)
+
+
+class Denied(Exception):
+    """A request without a valid key (401) or with a key lacking the scope (403)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        self.status, self.code, self.message = status, code, message
+        super().__init__(message)
+
+
+class Auth:
+    """Checks API keys against the store's keys, re-read at most every ``ttl`` seconds."""
+
+    def __init__(self, rt: Runtime, enabled: bool, ttl: float = 2.0) -> None:
+        self.rt = rt
+        self.enabled = enabled
+        self.ttl = ttl
+        self._keys: dict[str, dict[str, Any]] = {}
+        self._read = 0.0
+
+    def records(self) -> dict[str, dict[str, Any]]:
+        if time.monotonic() - self._read > self.ttl:
+            try:
+                self._keys = self.rt.store.get_meta("keys")
+                self._read = time.monotonic()
+            except StoreUnavailable:
+                pass  # keep checking against the keys last read
+        return self._keys
+
+    def check(self, request: Request, scope: str) -> ApiKey:
+        if not self.enabled:
+            return ApiKey("-", "auth disabled", tuple(SCOPES), "")
+        header = request.headers.get("authorization", "")
+        token = header[7:].strip() if header.lower().startswith("bearer ") else ""
+        token = token or request.headers.get("x-api-key", "")
+        if not token:
+            raise Denied(401, "unauthorized", "send an API key: 'Authorization: Bearer sgm_...'")
+        key = check_token(self.records(), token)
+        if key is None:
+            raise Denied(401, "unauthorized", "the API key is not valid")
+        if key.revoked_at is not None:
+            raise Denied(401, "unauthorized", f"the API key {key.key_id} was revoked")
+        if not key.allows(scope):
+            raise Denied(
+                403,
+                "forbidden",
+                f"the API key {key.key_id} lacks the scope '{scope}' ({SCOPES[scope]})",
+            )
+        return key
+
+
+def create_app(cfg: ProjectConfig, runtime: Runtime | None = None) -> FastAPI:
+    """The API for project ``cfg`` (``runtime`` for tests that built their own)."""
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rt = runtime or Runtime.open(cfg)
+        app.state.rt = rt
+        app.state.auth = Auth(rt, cfg.serve.auth)
+        app.state.cache = TTLCache(cfg.serve.cache_ttl_seconds)
+        dispatcher = None
+        if cfg.serve.webhooks and rt.bus is None:
+            dispatcher = Dispatcher(rt.store, cfg.serve.webhooks)
+            dispatcher.start()
+        try:
+            yield
+        finally:
+            if dispatcher is not None:
+                dispatcher.stop()
+            if runtime is None:
+                rt.close()
+
+    app = FastAPI(
+        title="segmint",
+        version="1",
+        summary="Customer segments and recommendations, live.",
+        description="Send events as they happen; ask which segments a customer is in and "
+        "what to show them. Every route but /healthz, /readyz and /metrics needs an API key "
+        "(`segmint keys create`) with the scope it names.",
+        lifespan=lifespan,
+        responses={
+            401: {"model": _error_model(), "description": "No or a bad API key"},
+            403: {"model": _error_model(), "description": "The key lacks the scope"},
+            422: {"model": _error_model(), "description": "The request breaks a rule"},
+            503: {"model": _error_model(), "description": "A store is down"},
+        },
+    )
+    app.state.metrics = metrics
+    _handlers(app, metrics)
+    from segmint.api._routes import router
+
+    app.include_router(router)
+    if cfg.serve.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=cfg.serve.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type"],
+        )
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app
+
+
+def _error_model() -> Any:
+    from segmint.api._models import ErrorBody
+
+    return ErrorBody
+
+
+def _handlers(app: FastAPI, metrics: Metrics) -> None:
+    @app.exception_handler(Denied)
+    async def denied(request: Request, exc: Denied) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        body = {"error": exc.code, "message": exc.message, "problems": []}
+        return JSONResponse(body, exc.status, headers=headers)
+
+    @app.exception_handler(SegmintError)
+    async def domain(request: Request, exc: SegmintError) -> JSONResponse:
+        for kind, status, code in _STATUS:
+            if isinstance(exc, kind):
+                if isinstance(exc, StoreUnavailable):
+                    metrics.store_errors.inc()
+                extra = {"column": exc.column} if isinstance(exc, RuleError) else {}
+                return _error(status, code, str(exc), **extra)
+        return _error(400, "bad_request", str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            {
+                "field": ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "(body)",
+                "rule": str(e.get("type", "invalid")),
+                "message": str(e.get("msg", "")),
+            }
+            for e in exc.errors()
+        ]
+        first = problems[0] if problems else {"field": "(request)", "message": "is invalid"}
+        return JSONResponse(
+            {
+                "error": "invalid",
+                "message": f"{first['field']}: {first['message']}",
+                "problems": problems,
+            },
+            422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
+        return _error(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def crash(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return _error(500, "internal", "an unexpected error; it was logged")

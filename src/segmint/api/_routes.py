@@ -1,0 +1,359 @@
+"""The routes of ``/v1``: each parses, checks the key's scope, calls the library, formats."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from segmint.api import _models as m
+from segmint.api._keys import ApiKey
+from segmint.errors import StoreUnavailable
+from segmint.realtime import EVENT_SCHEMA, MAX_BATCH, Runtime
+from segmint.realtime import _reads as reads
+
+router = APIRouter()
+_ID = Annotated[str, Query(min_length=1)]
+
+
+def need(scope: str) -> Callable[[Request], ApiKey]:
+    def check(request: Request) -> ApiKey:
+        key: ApiKey = request.app.state.auth.check(request, scope)
+        return key
+
+    check.__name__ = f"need_{scope.replace(':', '_')}"
+    return check
+
+
+def _rt(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.rt
+    return rt
+
+
+def _cached(request: Request, key: tuple[Any, ...], load: Callable[[], Any]) -> Any:
+    value, _stale = request.app.state.cache.get(key, load)
+    return value
+
+
+def _bad(message: str, field: str = "(body)", rule: str = "invalid") -> JSONResponse:
+    return JSONResponse(
+        {
+            "error": "invalid",
+            "message": message,
+            "problems": [{"field": field, "rule": rule, "message": message}],
+        },
+        422,
+    )
+
+
+_BATCH_SCHEMA = {
+    "oneOf": [
+        {
+            "type": "object",
+            "required": ["events"],
+            "additionalProperties": False,
+            "properties": {
+                "events": {"type": "array", "items": EVENT_SCHEMA, "maxItems": MAX_BATCH}
+            },
+        },
+        EVENT_SCHEMA,
+    ]
+}
+
+
+# --- events ----------------------------------------------------------------------------------
+@router.post(
+    "/v1/events",
+    response_model=m.EventsOut,
+    tags=["events"],
+    summary="Send one event or a batch of up to 1,000",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _BATCH_SCHEMA}},
+        }
+    },
+    responses={400: {"model": m.ErrorBody, "description": "The body is not JSON"}},
+)
+async def post_events(
+    request: Request, _key: Annotated[ApiKey, Depends(need("events:write"))]
+) -> Any:
+    """Each event is checked on its own: accepted ones are applied (or queued for the
+    worker), retries of an ``event_id`` already received are answered ``duplicate`` and not
+    counted again, and rejected ones come back with field and rule, kept in the dead letters."""
+    try:
+        body = json.loads(await request.body())
+    except (ValueError, UnicodeDecodeError):
+        return JSONResponse(
+            {"error": "bad_json", "message": "the body is not JSON", "problems": []}, 400
+        )
+    if isinstance(body, dict) and "events" in body:
+        extra = sorted(set(body) - {"events"})
+        if extra:
+            return _bad(
+                f"unknown key {extra[0]!r} beside 'events'", str(extra[0])[:64], "unknown_field"
+            )
+        items = body["events"]
+        if not isinstance(items, list):
+            return _bad("'events' should be a list of events", "events", "type")
+    elif isinstance(body, dict):
+        items = [body]
+    else:
+        return _bad('send an event object or {"events": [...]}', "(body)", "type")
+    if len(items) > MAX_BATCH:
+        return _bad(
+            f"a batch holds at most {MAX_BATCH} events, got {len(items)}", "events", "max_items"
+        )
+    rt = _rt(request)
+    from starlette.concurrency import run_in_threadpool
+
+    out = await run_in_threadpool(reads.collect_events, rt, items)
+    metrics = request.app.state.metrics
+    for outcome in ("accepted", "duplicate", "rejected"):
+        if out[outcome]:
+            metrics.events.labels(outcome).inc(out[outcome])
+    if out["changes"]:
+        metrics.changes.inc(out["changes"])
+    if out["lag_seconds"] is not None:
+        metrics.lag.observe(out["lag_seconds"])
+    if out["accepted"]:
+        request.app.state.cache.drop()
+    return JSONResponse(out, 202 if out["queued"] else 200)
+
+
+# --- customers -----------------------------------------------------------------------------
+@router.get(
+    "/v1/customers/{identifier}",
+    response_model=m.Customer,
+    tags=["customers"],
+    responses={404: {"model": m.ErrorBody}},
+)
+def get_customer(
+    identifier: str, request: Request, _key: Annotated[ApiKey, Depends(need("profiles:read"))]
+) -> Any:
+    """A customer's features, segments, scores and clusters. The identifier is any the shop
+    uses: customer id, anonymous id, or e-mail (looked up through its pseudonym)."""
+    rt = _rt(request)
+    return _cached(
+        request,
+        ("customer", identifier),
+        lambda: reads.customer_view(rt, reads.find_customer(rt, identifier)),
+    )
+
+
+@router.get(
+    "/v1/customers/{identifier}/segments",
+    response_model=m.CustomerSegments,
+    tags=["customers"],
+    responses={404: {"model": m.ErrorBody}},
+)
+def get_customer_segments(
+    identifier: str, request: Request, _key: Annotated[ApiKey, Depends(need("profiles:read"))]
+) -> Any:
+    """The segments a customer is in now (rule segments live, the others as published)."""
+    rt = _rt(request)
+
+    def load() -> dict[str, Any]:
+        cid = reads.find_customer(rt, identifier)
+        return {"customer_id": cid, "segments": reads.segments_of(rt, cid)}
+
+    return _cached(request, ("segments", identifier), load)
+
+
+@router.get(
+    "/v1/recommendations/{customer_id}", response_model=m.Recommendations, tags=["recommendations"]
+)
+def get_recommendations(
+    customer_id: str,
+    request: Request,
+    _key: Annotated[ApiKey, Depends(need("profiles:read"))],
+    k: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> Any:
+    """The customer's top ``k``. Unknown customers and customers without a published list
+    still get an answer (200): the most popular products of their segments, else overall,
+    with ``fallback`` and ``reason`` saying so."""
+    rt = _rt(request)
+    return _cached(request, ("recs", customer_id, k), lambda: reads.recommend(rt, customer_id, k))
+
+
+# --- segments ------------------------------------------------------------------------------
+@router.get("/v1/segments", response_model=m.SegmentList, tags=["segments"])
+def list_segments(request: Request, _key: Annotated[ApiKey, Depends(need("segments:read"))]) -> Any:
+    return {"segments": reads.segment_list(_rt(request))}
+
+
+def _changed(rt: Runtime, name: str, changes: list[Any]) -> dict[str, Any]:
+    view = reads.segment_view(rt, name)
+    mine = [c for c in changes if c.segment == name]
+    return {
+        **view,
+        "entered": sum(c.change == "entered" for c in mine),
+        "exited": sum(c.change == "exited" for c in mine),
+    }
+
+
+@router.post(
+    "/v1/segments",
+    response_model=m.SegmentChanged,
+    status_code=201,
+    tags=["segments"],
+    responses={409: {"model": m.ErrorBody}},
+)
+def create_segment(
+    body: m.SegmentIn, request: Request, _key: Annotated[ApiKey, Depends(need("segments:admin"))]
+) -> Any:
+    """Define a rule segment (checked by the rule parser: a mistake is a 422 naming the
+    column) and compute it for every customer now; it is then kept live."""
+    rt = _rt(request)
+    changes = rt.define(body.name, body.rule, body.description)
+    request.app.state.cache.drop()
+    return _changed(rt, body.name, changes)
+
+
+@router.get(
+    "/v1/segments/{name}",
+    response_model=m.Segment,
+    tags=["segments"],
+    responses={404: {"model": m.ErrorBody}},
+)
+def get_segment(
+    name: str, request: Request, _key: Annotated[ApiKey, Depends(need("segments:read"))]
+) -> Any:
+    return reads.segment_view(_rt(request), name)
+
+
+@router.put(
+    "/v1/segments/{name}",
+    response_model=m.SegmentChanged,
+    tags=["segments"],
+    responses={404: {"model": m.ErrorBody}, 409: {"model": m.ErrorBody}},
+)
+def replace_segment(
+    name: str,
+    body: m.SegmentUpdate,
+    request: Request,
+    _key: Annotated[ApiKey, Depends(need("segments:admin"))],
+) -> Any:
+    """Change an API-defined segment's rule; members are recomputed at once."""
+    rt = _rt(request)
+    changes = rt.define(name, body.rule, body.description, replace=True)
+    request.app.state.cache.drop()
+    return _changed(rt, name, changes)
+
+
+@router.delete(
+    "/v1/segments/{name}",
+    status_code=204,
+    tags=["segments"],
+    responses={404: {"model": m.ErrorBody}, 409: {"model": m.ErrorBody}},
+)
+def delete_segment(
+    name: str, request: Request, _key: Annotated[ApiKey, Depends(need("segments:admin"))]
+) -> Response:
+    """Delete an API-defined segment; its members leave it (each a segment.exited)."""
+    _rt(request).undefine(name)
+    request.app.state.cache.drop()
+    return Response(status_code=204)
+
+
+def _cursor(text: str | None) -> str | None:
+    if not text:
+        return None
+    try:
+        return base64.urlsafe_b64decode(text.encode() + b"==").decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise ValueError("cursor") from None
+
+
+@router.get(
+    "/v1/segments/{name}/members",
+    response_model=m.Members,
+    tags=["segments"],
+    responses={404: {"model": m.ErrorBody}},
+)
+def segment_members(
+    name: str,
+    request: Request,
+    _key: Annotated[ApiKey, Depends(need("segments:read"))],
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Annotated[int, Query(ge=1, le=1_000)] = 100,
+) -> Any:
+    """Members in id order, a page at a time: pass ``next_cursor`` back as ``cursor``."""
+    rt = _rt(request)
+    reads.segment_view(rt, name)
+    try:
+        after = _cursor(cursor)
+    except ValueError:
+        return _bad("cursor is not one this API gave out", "cursor", "format")
+    page = rt.store.members(name, after, limit)
+    nxt = None
+    if len(page) == limit:
+        nxt = base64.urlsafe_b64encode(page[-1].encode()).decode().rstrip("=")
+    return {"segment": name, "members": page, "next_cursor": nxt}
+
+
+@router.get(
+    "/v1/segments/{name}/history",
+    response_model=m.History,
+    tags=["segments"],
+    responses={404: {"model": m.ErrorBody}},
+)
+def segment_history(
+    name: str,
+    request: Request,
+    _key: Annotated[ApiKey, Depends(need("segments:read"))],
+    limit: Annotated[int, Query(ge=1, le=1_000)] = 100,
+) -> Any:
+    return reads.segment_history(_rt(request), name, limit)
+
+
+# --- operations ----------------------------------------------------------------------------
+@router.get("/healthz", response_model=m.Health, tags=["operations"])
+async def healthz() -> Any:
+    """The process answers (liveness)."""
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz", response_model=m.Ready, tags=["operations"], responses={503: {"model": m.Ready}}
+)
+def readyz(request: Request) -> Any:
+    """Whether the stores answer; 503 with ``degraded`` when one does not (reads are then
+    served from the last state this replica read)."""
+    rt = _rt(request)
+    checks: dict[str, str] = {}
+    published: dict[str, Any] = {}
+    try:
+        rt.store.ping()
+        info = rt.store.info()
+        published = {"version": info.version, "as_of": info.as_of, "customers": info.customers}
+        checks["online_store"] = "ok"
+    except StoreUnavailable as exc:
+        checks["online_store"] = f"down: {exc}"
+    if rt.bus is not None:
+        try:
+            rt.bus.ping()
+            lag = rt.bus.lag()
+            for state, n in lag.items():
+                request.app.state.metrics.stream.labels(state).set(n)
+            checks["event_bus"] = "ok"
+        except StoreUnavailable as exc:
+            checks["event_bus"] = f"down: {exc}"
+    ok = all(v == "ok" for v in checks.values())
+    body = {"status": "ready" if ok else "degraded", "checks": checks, "published": published}
+    return JSONResponse(body, 200 if ok else 503)
+
+
+@router.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
+def metrics(request: Request) -> Response:
+    """Prometheus metrics of this replica."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    return Response(
+        generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
+    )

@@ -1,0 +1,271 @@
+"""What the API answers, as library calls: collecting events, a customer's profile and
+segments, recommendations with their fallback chain, segments and their members.
+
+Every function takes a :class:`~segmint.realtime.Runtime`, so a notebook gets the same
+answers as ``GET /v1/...``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from segmint.errors import NotFoundError
+from segmint.realtime._events import MAX_BATCH, to_wire, validate_event
+from segmint.realtime._processor import identity_key
+from segmint.realtime._project import Runtime
+from segmint.realtime._store import LiveDoc, Published
+
+_KINDS = (("rfm_", "rfm"),)
+
+
+# --- events --------------------------------------------------------------------------------
+def collect_events(rt: Runtime, items: Sequence[Any]) -> dict[str, Any]:
+    """Validate each item, keep the rejected in the dead letters, drop retries already
+    applied (by ``event_id``), and apply (inline) or queue (stream) the rest."""
+    if len(items) > MAX_BATCH:
+        raise ValueError(f"a batch holds at most {MAX_BATCH} events, got {len(items)}")
+    received = datetime.now(UTC)
+    results: list[dict[str, Any]] = []
+    good: list[dict[str, Any]] = []
+    dead: list[dict[str, Any]] = []
+    for i, raw in enumerate(items):
+        event, problems = validate_event(raw, received)
+        eid = raw.get("event_id") if isinstance(raw, dict) else None
+        eid = eid if isinstance(eid, str) else None
+        if event is None:
+            results.append({"index": i, "event_id": eid, "status": "rejected", "errors": problems})
+            dead.append({"event": raw, "errors": problems, "source": "api"})
+        else:
+            results.append({"index": i, "event_id": eid, "status": "accepted", "errors": []})
+            good.append(event)
+    if dead:
+        rt.store.dead_letter(dead)
+    changes, repeated = _deliver(rt, good)
+    given: set[str] = set()
+    for r in results:
+        if r["status"] == "accepted" and (r["event_id"] in repeated or r["event_id"] in given):
+            r["status"] = "duplicate"
+        given.add(r["event_id"])
+    counts = {
+        s: sum(r["status"] == s for r in results) for s in ("accepted", "duplicate", "rejected")
+    }
+    return {
+        **counts,
+        "queued": rt.bus is not None,
+        "changes": changes,
+        "results": results,
+        "lag_seconds": _lag(good, received),
+    }
+
+
+def _deliver(rt: Runtime, events: list[dict[str, Any]]) -> tuple[int, set[str]]:
+    """Apply or queue ``events``; the number of membership changes and the retried ids.
+
+    Inline, the event log is written first (durable), then the processor applies what it
+    has not applied before: a request that failed half way is safe to retry. On the stream
+    every event is appended (the worker skips repeats); the log then tells which were retries.
+    """
+    if not events:
+        return 0, set()
+    wire = [to_wire(e) for e in events]
+    if rt.bus is None:
+        rt.store.log_events(wire)
+        rt.refresh()
+        outcome = rt.processor.apply(events)
+        return len(outcome.changes), outcome.duplicate_ids
+    rt.bus.append(wire)
+    fresh = rt.store.log_events(wire)
+    first: dict[str, bool] = {}
+    for e, new in zip(events, fresh, strict=True):
+        first.setdefault(e["event_id"], new)
+    return 0, {eid for eid, new in first.items() if not new}
+
+
+def _lag(events: Sequence[dict[str, Any]], received: datetime) -> float | None:
+    if not events:
+        return None
+    return max(0.0, (datetime.now(UTC) - min(e["ts"] for e in events)).total_seconds())
+
+
+# --- customers ----------------------------------------------------------------------------
+def find_customer(rt: Runtime, identifier: str) -> str:
+    """The canonical customer id for an id the shop uses: a customer id, an anonymous id,
+    or an e-mail (looked up through its keyed hash, never in clear).
+
+    Raises NotFoundError when nobody has it.
+    """
+    keys = [identity_key("customer_id", identifier), identity_key("anonymous_id", identifier)]
+    email = _email_key(rt, identifier)
+    if email:
+        keys.append(email)
+    found = rt.store.resolve(keys)
+    for k in keys:
+        if k in found:
+            return found[k]
+    for cid in (identifier, identity_key("anonymous_id", identifier)):
+        if rt.store.published([cid]) or rt.store.live([cid]):
+            return cid
+    raise NotFoundError(f"no customer has the identifier {identifier!r}")
+
+
+def _email_key(rt: Runtime, identifier: str) -> str | None:
+    if "@" not in identifier or "email" not in rt.cfg.pii:
+        return None
+    from segmint.errors import KeyMissingError
+    from segmint.privacy import PiiCipher, load_master_key
+
+    try:
+        cipher = PiiCipher(load_master_key())
+    except KeyMissingError:
+        return None
+    text = re.sub(r"^mailto:", "", identifier.strip(), flags=re.IGNORECASE).lower()
+    return identity_key("email", cipher.hash(text))
+
+
+def _state(rt: Runtime, cid: str) -> tuple[Published, LiveDoc | None]:
+    pub = rt.store.published([cid]).get(cid) or Published(cid)
+    return pub, rt.store.live([cid]).get(cid)
+
+
+def segments_of(rt: Runtime, cid: str) -> list[dict[str, Any]]:
+    """The segments a customer is in now: rule segments as the live path keeps them, the
+    others (RFM tiers, clusters, predictive) as last published."""
+    pub, doc = _state(rt, cid)
+    return _segments(rt, pub, doc)
+
+
+def _segments(rt: Runtime, pub: Published, doc: LiveDoc | None) -> list[dict[str, Any]]:
+    rules = rt.processor.rules.rules
+    version = rt.store.info().version
+    live = doc is not None and doc.publish == version
+    out = []
+    for name, at in sorted(pub.segments.items()):
+        if name in rules and live:
+            continue
+        out.append({"segment": name, "kind": _kind(name, rules), "entered_at": at, "live": False})
+    if live and doc is not None:
+        out += [
+            {"segment": n, "kind": "rule", "entered_at": at, "live": True}
+            for n, at in sorted(doc.segments.items())
+        ]
+    return sorted(out, key=lambda s: s["segment"])
+
+
+def _kind(name: str, rules: dict[str, Any]) -> str:
+    if name in rules:
+        return "rule"
+    return next((k for prefix, k in _KINDS if name.startswith(prefix)), "batch")
+
+
+def customer_view(rt: Runtime, cid: str) -> dict[str, Any]:
+    """A customer's profile: features and attributes, segments, scores, clusters."""
+    pub, doc = _state(rt, cid)
+    if not pub.values and not pub.segments and doc is None and not pub.recommendations:
+        raise NotFoundError(f"no customer has the identifier {cid!r}")
+    return {
+        "customer_id": cid,
+        "features": dict(pub.values),
+        "segments": _segments(rt, pub, doc),
+        "scores": dict(pub.scores),
+        "clusters": {k: str(v) for k, v in pub.clusters.items()},
+        "published_as_of": rt.store.info().as_of,
+    }
+
+
+# --- recommendations ----------------------------------------------------------------------
+def recommend(rt: Runtime, identifier: str, k: int = 10) -> dict[str, Any]:
+    """Top ``k`` for a customer: their precomputed list; else (unknown customer, or no list
+    published) the most popular products of their segments, else overall. Always answers."""
+    try:
+        cid: str | None = find_customer(rt, identifier)
+    except NotFoundError:
+        cid = None
+    pub = rt.store.published([cid]).get(cid) if cid else None
+    if pub is not None and pub.recommendations:
+        items = [dict(r) for r in pub.recommendations[:k]]
+        return _recs(identifier, cid, items, None, None)
+    popular = rt.store.get_meta("popular")
+    segs = [] if cid is None else [s["segment"] for s in segments_of(rt, cid)]
+    for seg in segs:
+        rows = popular.get(f"segment:{seg}", {}).get("items", [])
+        if rows:
+            reason = f"popular in your segment ({seg})"
+            return _recs(
+                identifier,
+                cid,
+                _items(rows, k, reason),
+                "segment_popularity",
+                "no recommendations published for this customer",
+            )
+    rows = popular.get("global", {}).get("items", [])
+    why = "unknown customer" if cid is None else "no recommendations published for this customer"
+    return _recs(identifier, cid, _items(rows, k, "popular right now"), "popularity", why)
+
+
+def _items(rows: list[dict[str, Any]], k: int, reason: str) -> list[dict[str, Any]]:
+    return [
+        {"product_id": r["product_id"], "rank": i + 1, "score": r["score"], "reason": reason}
+        for i, r in enumerate(rows[:k])
+    ]
+
+
+def _recs(
+    identifier: str,
+    cid: str | None,
+    items: list[dict[str, Any]],
+    fallback: str | None,
+    reason: str | None,
+) -> dict[str, Any]:
+    return {
+        "customer_id": cid or identifier,
+        "known": cid is not None,
+        "items": items,
+        "fallback": fallback,
+        "reason": reason,
+    }
+
+
+# --- segments -----------------------------------------------------------------------------
+def segment_list(rt: Runtime) -> list[dict[str, Any]]:
+    """Every segment the service knows: rule segments (segmint.yaml or API) and those
+    published by the batch path, with their current size."""
+    rt.refresh()
+    defined = rt.defined()
+    names = set(rt.processor.rules.rules) | set(rt.store.get_meta("sizes"))
+    return [segment_view(rt, n, defined) for n in sorted(names)]
+
+
+def segment_view(
+    rt: Runtime, name: str, defined: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    defined = rt.defined() if defined is None else defined
+    rules = rt.processor.rules.rules
+    cfg_segments = {s.name: s for s in rt.cfg.segments}
+    if name not in rules and name not in rt.store.get_meta("sizes") and name not in defined:
+        raise NotFoundError(f"no segment named {name!r}")
+    source = "api" if name in defined else "config" if name in cfg_segments else "batch"
+    rule = defined.get(name, {}).get("rule") or (
+        cfg_segments[name].rule if name in cfg_segments else None
+    )
+    description = defined.get(name, {}).get("description") or (
+        cfg_segments[name].description if name in cfg_segments else None
+    )
+    return {
+        "name": name,
+        "kind": _kind(name, rules),
+        "source": source,
+        "rule": rule,
+        "description": description,
+        "size": rt.store.size(name),
+    }
+
+
+def segment_history(rt: Runtime, name: str, limit: int = 100) -> dict[str, Any]:
+    """The batch computations of a segment (size, entered, exited per as-of) and its latest
+    live changes, newest first."""
+    view = segment_view(rt, name)
+    runs = rt.store.get_meta("sizes").get(name, {}).get("runs", [])
+    return {"segment": view["name"], "runs": runs, "changes": rt.store.history(name, limit)}
