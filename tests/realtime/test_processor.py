@@ -1,0 +1,207 @@
+"""The incremental processor on the embedded store: what one event changes, and only that."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from segmint.realtime import (
+    Commit,
+    Processor,
+    Published,
+    PublishInfo,
+    RuleSet,
+    WebhookTarget,
+    validate_event,
+)
+from segmint.realtime import _counters as counters
+from segmint.realtime._sqlite import SQLiteStore
+from segmint.segments.rules import compile_rule
+
+T0 = datetime(2024, 3, 1, 10, tzinfo=UTC)
+
+
+def rules() -> RuleSet:
+    return RuleSet(
+        {
+            "browsers": compile_rule("count(product_view, 7d) >= 3 and count(purchase, 7d) == 0"),
+            "frequent_buyers": compile_rule("count(purchase, 30d) > 5"),
+            "keen": compile_rule('in_segment("frequent_buyers") and count(add_to_cart, 1d) >= 1'),
+            "recent": compile_rule("recency_days < 30"),
+        }
+    )
+
+
+def ev(eid: str, etype: str, minutes: float, **kw: object) -> dict[str, object]:
+    raw = {
+        "event_id": eid,
+        "event_type": etype,
+        "ts": (T0 + timedelta(minutes=minutes)).isoformat(),
+    }
+    event, problems = validate_event({**raw, **kw}, now=T0 + timedelta(days=60))
+    assert event is not None, problems
+    return event
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SQLiteStore:
+    return SQLiteStore(tmp_path / "online.sqlite")
+
+
+def changes(outcome: object) -> list[tuple[str, str, str]]:
+    return [(c.customer_id, c.segment, c.change) for c in outcome.changes]  # type: ignore[attr-defined]
+
+
+def test_visitor_browses_then_logs_in_and_buys(store: SQLiteStore) -> None:
+    """The issue's path: views put a visitor in browsers; at login their history joins the
+    account (the visitor's id leaves, the account enters); purchases then move the account
+    from browsers to frequent_buyers."""
+    p = Processor(store, rules())
+    views = [ev(f"v{i}", "product_view", i, anonymous_id="a1") for i in range(3)]
+    assert changes(p.apply(views)) == [("anonymous_id:a1", "browsers", "entered")]
+    login = ev("l1", "login", 5, anonymous_id="a1", customer_id="c1")
+    assert changes(p.apply([login])) == [
+        ("anonymous_id:a1", "browsers", "exited"),
+        ("c1", "browsers", "entered"),
+    ]
+    assert store.resolve(["anonymous_id:a1"]) == {"anonymous_id:a1": "c1"}
+    buys = [ev(f"b{i}", "purchase", 10 + i, anonymous_id="a1") for i in range(6)]
+    got = changes(p.apply(buys))
+    assert ("c1", "browsers", "exited") in got and ("c1", "frequent_buyers", "entered") in got
+    assert store.members("frequent_buyers", None, 10) == ["c1"]
+    assert store.members("browsers", None, 10) == []
+    assert store.live(["anonymous_id:a1"]) == {}
+
+
+def test_retries_are_not_counted_twice(store: SQLiteStore) -> None:
+    """At-least-once delivery: the same event_id again (in a batch or later) counts once."""
+    p = Processor(store, rules())
+    buys = [ev(f"b{i}", "purchase", i, customer_id="c1") for i in range(5)]
+    first = p.apply(buys + buys[:2])
+    assert (first.applied, first.duplicates) == (5, 2)
+    again = p.apply(buys)
+    assert (again.applied, again.duplicates, again.duplicate_ids) == (
+        0,
+        5,
+        {f"b{i}" for i in range(5)},
+    )
+    assert changes(p.apply([ev("b5", "purchase", 9, customer_id="c1")])) == [
+        ("c1", "frequent_buyers", "entered")
+    ]
+
+
+def test_only_segments_reading_a_moved_counter_are_evaluated(store: SQLiteStore) -> None:
+    """A product view re-evaluates browsers, not a rule over published features: 'recent'
+    would hold for this customer, but nothing it reads changed, so it is left as published."""
+    info = store.publish([Published("c1", values={"recency_days": 3.0})], {}, PublishInfo())
+    assert info.version == 1
+    p = Processor(store, rules())
+    out = p.apply([ev("v1", "product_view", 0, customer_id="c1")])
+    assert out.changes == []
+    assert [c.segment for c in p.recompute(["recent"], ["c1"], T0)] == ["recent"]
+
+
+def test_in_segment_dependents_follow(store: SQLiteStore) -> None:
+    """keen reads frequent_buyers: entering frequent_buyers re-evaluates keen in the same
+    event, in dependency order."""
+    p = Processor(store, rules())
+    p.apply([ev("c", "add_to_cart", 0, customer_id="c1")])
+    buys = [ev(f"b{i}", "purchase", 1 + i, customer_id="c1") for i in range(6)]
+    assert changes(p.apply(buys))[-2:] == [
+        ("c1", "frequent_buyers", "entered"),
+        ("c1", "keen", "entered"),
+    ]
+
+
+def test_publish_seeds_counters_and_live_events_add(store: SQLiteStore) -> None:
+    """Five purchases counted by the batch path, one live: the sixth is what tips the
+    customer into frequent_buyers (more than 5 in 30 days)."""
+    rs = rules()
+    seeded: counters.Counters = {}
+    for i in range(5):
+        counters.observe(
+            seeded, rs.specs, {"ts": T0 - timedelta(days=3, minutes=i), "event_type": "purchase"}
+        )
+    cut = (T0 - timedelta(days=1)).timestamp()
+    store.publish([Published("c1", counters=seeded)], {}, PublishInfo(cut=cut))
+    p = Processor(store, rs)
+    assert changes(p.apply([ev("b1", "purchase", 0, customer_id="c1")])) == [
+        ("c1", "frequent_buyers", "entered")
+    ]
+
+
+def test_after_a_publish_memberships_start_from_it(store: SQLiteStore) -> None:
+    """A customer the batch path put in browsers and who buys live leaves it (an exit is
+    recorded against the published membership)."""
+    store.publish([Published("c1", segments={"browsers": T0.isoformat()})], {}, PublishInfo())
+    p = Processor(store, rules())
+    got = changes(p.apply([ev("b1", "purchase", 0, customer_id="c1")]))
+    assert got == [("c1", "browsers", "exited")]
+
+
+def test_sweep_lets_windows_expire(store: SQLiteStore) -> None:
+    """Nobody has to send an event for a browser to stop being one a week later."""
+    p = Processor(store, rules())
+    p.apply([ev(f"v{i}", "product_view", i, customer_id="c1") for i in range(3)])
+    assert p.sweep(T0 + timedelta(days=6)) == []
+    assert [(c.segment, c.change) for c in p.sweep(T0 + timedelta(days=7, hours=1))] == [
+        ("browsers", "exited")
+    ]
+
+
+def test_changes_start_webhook_deliveries_in_the_same_commit(store: SQLiteStore) -> None:
+    """A change and its deliveries are written together: a crash cannot lose a notification."""
+    hooks = [
+        WebhookTarget("all", "http://127.0.0.1:9/a"),
+        WebhookTarget("buyers", "http://127.0.0.1:9/b", segments=frozenset({"frequent_buyers"})),
+    ]
+    p = Processor(store, rules(), webhooks=hooks)
+    p.apply([ev(f"v{i}", "product_view", i, customer_id="c1") for i in range(3)])
+    due = store.due_deliveries(1e12, 10)
+    assert [(d["webhook"], d["payload"]["segment"], d["payload"]["type"]) for d in due] == [
+        ("all", "browsers", "segment.entered")
+    ]
+
+
+def test_concurrent_processors_lose_nothing(tmp_path: Path) -> None:
+    """Two processes' worth of writers on one customer: optimistic versions make one retry,
+    and every event is counted once."""
+    path = tmp_path / "online.sqlite"
+    spec = compile_rule("count(product_view, 30d) > 0").aggregates
+
+    def work(prefix: str) -> None:
+        p = Processor(
+            SQLiteStore(path), RuleSet({"any": compile_rule("count(product_view, 30d) > 0")})
+        )
+        for i in range(40):
+            p.apply([ev(f"{prefix}{i}", "product_view", i, customer_id="c1")])
+
+    threads = [threading.Thread(target=work, args=(x,)) for x in "ab"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    doc = SQLiteStore(path).live(["c1"])["c1"]
+    assert counters.values(doc.counters, spec, T0 + timedelta(days=1))[spec[0].key] == 80
+    assert len(doc.seen) == 80 and doc.version == 80
+
+
+def test_commit_conflict_writes_nothing(store: SQLiteStore) -> None:
+    """A stale document makes the whole commit fail: no alias, change or delivery leaks."""
+    from segmint.realtime import Change, Conflict, LiveDoc
+
+    store.commit(Commit(docs=[LiveDoc("c1")]))
+    stale = LiveDoc("c1", version=0)
+    with pytest.raises(Conflict):
+        store.commit(
+            Commit(
+                docs=[stale],
+                aliases={"anonymous_id:x": "c1"},
+                changes=[Change("c1", "s", "entered", T0.isoformat())],
+            )
+        )
+    assert store.resolve(["anonymous_id:x"]) == {}
+    assert store.history("s", 10) == []
