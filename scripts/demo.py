@@ -4,7 +4,8 @@ Ingests the UCI Online Retail example (541,909 real invoice lines) into an embed
 warehouse, prints the data-quality report and a summary of the unified customers, then
 trains a predictive model (who orders again within 30 days), computes the segments (RFM
 tiers, a clustering, the model's scores, rule segments), writes the segments report, then
-compares the recommenders offline, writes each customer's top 10 and shows a few with reasons.
+compares the recommenders offline, writes each customer's top 10 and shows a few with reasons,
+and finally publishes it all to the online store, starts the API and calls it with curl.
 Without the datasets (SEGMINT_DATA or ../shared/data) it generates a synthetic shop instead,
 which also exercises PII encryption, CRM duplicates and anonymous visitors who log in.
 """
@@ -93,6 +94,71 @@ def main() -> None:
     if picks:
         console.print(Rule("What a few real customers are shown, and why"))
         segmint("recommend", "show", *picks, "-c", str(config), "--k", "5")
+    console.print(Rule("Live: publish to the online store, serve the API, talk to it"))
+    segmint("publish", "-c", str(config))
+    serve_and_show(config, picks[0] if picks else None)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def serve_and_show(config: Path, customer: str | None) -> None:
+    """Start `segmint serve`, run a few curl calls against it (they are printed to copy),
+    then stop (or keep serving with SEGMINT_DEMO_SERVE=1)."""
+    import time
+    import urllib.request
+
+    key = subprocess.run(
+        [str(BIN / "segmint"), "keys", "create", "demo", "-c", str(config), "-s", "admin"],
+        check=True, cwd=REPO, capture_output=True, text=True,
+    ).stdout.strip()
+    port = _free_port()
+    server = subprocess.Popen(
+        [str(BIN / "segmint"), "serve", "-c", str(config), "--port", str(port)], cwd=REPO
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"{base}/healthz", timeout=1)  # noqa: S310 - localhost
+                break
+            except OSError:
+                time.sleep(0.2)
+        who = customer or "someone-new"
+        auth = f"Authorization: Bearer {key}"
+        event = (
+            '{"events": [{"event_id": "demo-1", "event_type": "product_view", '
+            '"anonymous_id": "visitor-42", "product_id": "85123A"}]}'
+        )
+        calls = [
+            ["curl", "-s", f"{base}/readyz"],
+            ["curl", "-s", "-H", auth, f"{base}/v1/customers/{who}/segments"],
+            ["curl", "-s", "-H", auth, f"{base}/v1/recommendations/{who}?k=3"],
+            ["curl", "-s", "-H", auth, f"{base}/v1/recommendations/someone-new?k=3"],
+            ["curl", "-s", "-H", auth, "-H", "Content-Type: application/json",
+             "-d", event, f"{base}/v1/events"],
+            ["curl", "-s", "-H", auth, f"{base}/v1/segments/frequent_buyers/members?limit=5"],
+        ]
+        for cmd in calls:
+            shown = " ".join(f"'{c}'" if " " in c or "{" in c else c for c in cmd)
+            console.print(f"[dim]$ {shown}[/]")
+            out = subprocess.run(cmd, capture_output=True, text=True, check=False).stdout
+            console.print_json(out) if out.startswith("{") else console.print(out)
+        console.print(f"API docs: {base}/docs · the key above has every scope (admin)")
+        if os.environ.get("SEGMINT_DEMO_SERVE") == "1":
+            console.print("[green]serving; Ctrl-C stops it[/]")
+            server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    console.print(f"start it again with: segmint serve -c {config.relative_to(REPO)}")
 
 
 def _customers_to_show(config: Path) -> list[str]:
