@@ -198,9 +198,9 @@ def popular_products(wh: IbisWarehouse, top: int = 50) -> dict[str, list[dict[st
     events = event_stream(wh)
     if events is None:
         return {}
-    bought = events.filter(
-        (events.event_type == "purchase") & events.product_id.notnull()
-    ).select(Col.CUSTOMER_ID, "product_id")
+    bought = events.filter((events.event_type == "purchase") & events.product_id.notnull()).select(
+        Col.CUSTOMER_ID, "product_id"
+    )
     overall = (
         bought.group_by("product_id")
         .aggregate(score=bought[Col.CUSTOMER_ID].nunique())

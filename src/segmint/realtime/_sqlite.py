@@ -12,6 +12,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,15 @@ CREATE TABLE IF NOT EXISTS deliveries (
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_at);
 """
 _PUBLISH_INFO = ("publish", "info")
+
+
+@contextmanager
+def _guard(path: str) -> Iterator[None]:
+    """sqlite3's errors (locked, disk full, unreadable) as StoreUnavailable."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise StoreUnavailable(f"online store {path}: {exc}") from exc
 
 
 def _now() -> str:
@@ -95,6 +105,12 @@ class SQLiteStore:
     def publish(
         self, customers: Iterable[Published], aliases: Mapping[str, str], info: PublishInfo
     ) -> PublishInfo:
+        with _guard(self.path):
+            return self._publish(customers, aliases, info)
+
+    def _publish(
+        self, customers: Iterable[Published], aliases: Mapping[str, str], info: PublishInfo
+    ) -> PublishInfo:
         con = self._conn()
         con.execute("BEGIN IMMEDIATE")
         try:
@@ -128,7 +144,7 @@ class SQLiteStore:
     def _flush(
         con: sqlite3.Connection, rows: list[tuple[str, str]], members: list[tuple[str, str, str]]
     ) -> None:
-        con.executemany("INSERT INTO published VALUES (?, ?)", rows)
+        con.executemany("INSERT OR REPLACE INTO published VALUES (?, ?)", rows)
         con.executemany("INSERT OR REPLACE INTO members VALUES (?, ?, ?)", members)
         rows.clear()
         members.clear()
@@ -151,10 +167,10 @@ class SQLiteStore:
         out: dict[str, str] = {}
         for chunk in _chunks(identifiers):
             marks = ",".join("?" * len(chunk))
-            # 'live' sorts after 'published': a live link made by a login wins
+            # read last, a live link made by a login wins over the published one
             rows = self._read(
                 f"SELECT identifier, customer_id FROM aliases WHERE identifier IN ({marks}) "
-                "ORDER BY source",
+                "ORDER BY source DESC",
                 chunk,
             )
             out.update(dict(rows))
@@ -173,11 +189,14 @@ class SQLiteStore:
         return out
 
     def commit(self, commit: Commit) -> None:
+        with _guard(self.path):
+            self._commit(commit)
+        for d in commit.docs:
+            d.version += 1
+
+    def _commit(self, commit: Commit) -> None:
         con = self._conn()
-        try:
-            con.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"online store {self.path}: {exc}") from exc
+        con.execute("BEGIN IMMEDIATE")
         try:
             for doc in [*commit.docs, *commit.deleted]:
                 row = con.execute(
@@ -215,8 +234,6 @@ class SQLiteStore:
         except BaseException:
             con.execute("ROLLBACK")
             raise
-        for d in commit.docs:
-            d.version += 1
 
     def live_ids(self) -> Iterator[str]:
         for (cid,) in self._read("SELECT customer_id FROM live ORDER BY customer_id"):
@@ -269,6 +286,10 @@ class SQLiteStore:
 
     # --- event log and dead letters ------------------------------------------------------
     def log_events(self, events: Sequence[Mapping[str, Any]]) -> list[bool]:
+        with _guard(self.path):
+            return self._log_events(events)
+
+    def _log_events(self, events: Sequence[Mapping[str, Any]]) -> list[bool]:
         con = self._conn()
         now = _now()
         con.execute("BEGIN IMMEDIATE")
@@ -289,10 +310,11 @@ class SQLiteStore:
 
     def dead_letter(self, items: Sequence[Mapping[str, Any]]) -> None:
         now = _now()
-        self._conn().executemany(
-            "INSERT INTO dead_letter (received_at, item) VALUES (?, ?)",
-            [(now, json.dumps(i, default=str)) for i in items],
-        )
+        with _guard(self.path):
+            self._conn().executemany(
+                "INSERT INTO dead_letter (received_at, item) VALUES (?, ?)",
+                [(now, json.dumps(i, default=str)) for i in items],
+            )
 
     def dead_letters(self, limit: int) -> list[dict[str, Any]]:
         rows = self._read(
@@ -307,12 +329,14 @@ class SQLiteStore:
 
     def put_meta(self, kind: str, name: str, record: Mapping[str, Any] | None) -> None:
         con = self._conn()
-        if record is None:
-            con.execute("DELETE FROM meta WHERE kind = ? AND name = ?", (kind, name))
-        else:
-            con.execute(
-                "INSERT OR REPLACE INTO meta VALUES (?, ?, ?)", (kind, name, json.dumps(record))
-            )
+        with _guard(self.path):
+            if record is None:
+                con.execute("DELETE FROM meta WHERE kind = ? AND name = ?", (kind, name))
+            else:
+                con.execute(
+                    "INSERT OR REPLACE INTO meta VALUES (?, ?, ?)",
+                    (kind, name, json.dumps(record)),
+                )
 
     # --- webhook deliveries --------------------------------------------------------------
     @staticmethod
@@ -334,7 +358,8 @@ class SQLiteStore:
         return [json.loads(r[0]) for r in rows]
 
     def record_attempt(self, delivery: Mapping[str, Any]) -> None:
-        self._put_deliveries(self._conn(), [delivery])
+        with _guard(self.path):
+            self._put_deliveries(self._conn(), [delivery])
 
     def deliveries(self, limit: int) -> list[dict[str, Any]]:
         rows = self._read("SELECT doc FROM deliveries ORDER BY created DESC LIMIT ?", (limit,))
