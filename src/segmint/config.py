@@ -455,6 +455,10 @@ class RecommendConfig(_Strict):
         return v
 
 
+ChangeType = Literal["segment.entered", "segment.exited"]
+CHANGE_TYPES: tuple[ChangeType, ...] = ("segment.entered", "segment.exited")
+
+
 class WebhookConfig(_Strict):
     """A receiver of segment.entered / segment.exited notifications (HMAC-signed POSTs)."""
 
@@ -465,9 +469,7 @@ class WebhookConfig(_Strict):
         pattern=r"^[A-Z_][A-Z0-9_]*$",
         description="Environment variable holding the signing secret (never in the file).",
     )
-    events: list[Literal["segment.entered", "segment.exited"]] = Field(
-        default_factory=lambda: ["segment.entered", "segment.exited"]
-    )
+    events: list[ChangeType] = Field(default_factory=lambda: list(CHANGE_TYPES))
     segments: list[str] | None = Field(None, description="Only these segments (default: all).")
     max_attempts: int = Field(6, ge=1, le=50, description="Attempts before the dead letter.")
     backoff_seconds: float = Field(

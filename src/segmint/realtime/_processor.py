@@ -20,6 +20,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from segmint.realtime import _counters as counters
@@ -316,7 +317,7 @@ class Processor:
         out: list[Change] = []
         for i in range(0, len(ids), batch):
             chunk = list(ids[i : i + batch])
-            out += self._retry(lambda c=chunk: self._recompute_chunk(names, c, now))
+            out += self._retry(partial(self._recompute_chunk, names, chunk, now))
         return out
 
     def _retry(self, step: Callable[[], list[Change]]) -> list[Change]:
@@ -364,7 +365,7 @@ class Processor:
 
         out: list[Change] = []
         for i in range(0, len(ids), 500):
-            out += self._retry(lambda c=list(ids[i : i + 500]): step(c))
+            out += self._retry(partial(step, list(ids[i : i + 500])))
         return out
 
     # --- notifications -------------------------------------------------------------------
