@@ -8,6 +8,7 @@ number can run behind a load balancer.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -106,6 +107,8 @@ def create_app(cfg: ProjectConfig, runtime: Runtime | None = None) -> FastAPI:
         app.state.rt = rt
         app.state.auth = Auth(rt, cfg.serve.auth)
         app.state.cache = TTLCache(cfg.serve.cache_ttl_seconds)
+        # the recommender for context requests loads in the background, not on a request
+        threading.Thread(target=rt.model, name="segmint-model", daemon=True).start()
         dispatcher = None
         if cfg.serve.webhooks and rt.bus is None:
             dispatcher = Dispatcher(rt.store, cfg.serve.webhooks)

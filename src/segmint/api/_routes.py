@@ -173,12 +173,33 @@ def get_recommendations(
     request: Request,
     _key: Annotated[ApiKey, Depends(need("profiles:read"))],
     k: Annotated[int, Query(ge=1, le=100)] = 10,
+    device: Annotated[str | None, Query(max_length=64, description="e.g. mobile")] = None,
+    country: Annotated[str | None, Query(max_length=64, description="e.g. GB")] = None,
+    hour: Annotated[
+        str | None,
+        Query(
+            pattern=r"^([01]?[0-9]|2[0-3]|night|morning|afternoon|evening)$",
+            description="0-23 or a day part (night, morning, afternoon, evening)",
+        ),
+    ] = None,
+    weekday: Annotated[str | None, Query(pattern=r"^[0-6]$", description="0 (Monday) to 6")] = None,
+    season: Annotated[str | None, Query(pattern=r"^(winter|spring|summer|autumn)$")] = None,
 ) -> Any:
-    """The customer's top ``k``. Unknown customers and customers without a published list
-    still get an answer (200): the most popular products of their segments, else overall,
-    with ``fallback`` and ``reason`` saying so."""
+    """The customer's top ``k``. With a context (device, country, hour, weekday, season) the
+    model in memory ranks for that moment. Unknown customers, customers without a list and
+    a missing model still get an answer (200): their precomputed list, else the most popular
+    products of their segments, else overall, with ``fallback`` and ``reason`` saying so."""
     rt = _rt(request)
-    return _cached(request, ("recs", customer_id, k), lambda: reads.recommend(rt, customer_id, k))
+    given = {
+        "device": device,
+        "country": country,
+        "hour": hour,
+        "weekday": weekday,
+        "season": season,
+    }
+    context = {key: v for key, v in given.items() if v}
+    cache_key = ("recs", customer_id, k, tuple(sorted(context.items())))
+    return _cached(request, cache_key, lambda: reads.recommend(rt, customer_id, k, context))
 
 
 # --- segments ------------------------------------------------------------------------------

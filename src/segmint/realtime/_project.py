@@ -78,6 +78,8 @@ class Runtime:
     store: OnlineStore
     bus: StreamBus | None
     processor: Processor
+    _model: Any = None
+    _model_tried: float = -1e9
     _rules_seen: float = 0.0
     _rules_version: int = -1
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -103,6 +105,22 @@ class Runtime:
                 self.processor.rules = live_rules(self.cfg, self.store)
                 self._rules_version = version
         return self.processor.rules
+
+    def model(self, retry_after: float = 60.0) -> Any:
+        """The project's saved recommender, loaded once (None when there is none yet; looked
+        for again after ``retry_after`` seconds)."""
+        if self._model is not None:
+            return self._model
+        with self._lock:
+            if self._model is None and time.monotonic() - self._model_tried > retry_after:
+                self._model_tried = time.monotonic()
+                from segmint.recommend import load_project_model
+
+                try:
+                    self._model = load_project_model(self.cfg)[0]
+                except NotFoundError:
+                    self._model = None
+        return self._model
 
     def close(self) -> None:
         self.store.close()

@@ -176,17 +176,27 @@ def customer_view(rt: Runtime, cid: str) -> dict[str, Any]:
 
 
 # --- recommendations ----------------------------------------------------------------------
-def recommend(rt: Runtime, identifier: str, k: int = 10) -> dict[str, Any]:
-    """Top ``k`` for a customer: their precomputed list; else (unknown customer, or no list
-    published) the most popular products of their segments, else overall. Always answers."""
+def recommend(
+    rt: Runtime, identifier: str, k: int = 10, context: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Top ``k`` for a customer. With a ``context`` (device, country, hour, weekday,
+    season), the model in memory ranks for that moment; without one, or when no model is
+    saved or it does not know the customer, their precomputed list; else (unknown customer,
+    or no list published) the most popular products of their segments, else overall. Always
+    answers, saying in ``fallback`` and ``reason`` which way it took."""
     try:
         cid: str | None = find_customer(rt, identifier)
     except NotFoundError:
         cid = None
+    why = None
+    if context and cid is not None:
+        items, why = _live_model(rt, cid, k, context)
+        if items:
+            return _recs(identifier, cid, items, None, None)
     pub = rt.store.published([cid]).get(cid) if cid else None
     if pub is not None and pub.recommendations:
         items = [dict(r) for r in pub.recommendations[:k]]
-        return _recs(identifier, cid, items, None, None)
+        return _recs(identifier, cid, items, "precomputed" if why else None, why)
     popular = rt.store.get_meta("popular")
     segs = [] if cid is None else [s["segment"] for s in segments_of(rt, cid)]
     for seg in segs:
@@ -203,6 +213,27 @@ def recommend(rt: Runtime, identifier: str, k: int = 10) -> dict[str, Any]:
     rows = popular.get("global", {}).get("items", [])
     why = "unknown customer" if cid is None else "no recommendations published for this customer"
     return _recs(identifier, cid, _items(rows, k, "popular right now"), "popularity", why)
+
+
+def _live_model(
+    rt: Runtime, cid: str, k: int, context: dict[str, str]
+) -> tuple[list[dict[str, Any]], str | None]:
+    model = rt.model()
+    if model is None:
+        return [], "no recommender model is saved: the context was not used"
+    frame = model.recommend([cid], k=k, context=context)
+    if frame.empty:
+        return [], "the model does not know this customer: the context was not used"
+    cols = [c for c in ("product_id", "rank", "score", "reason", "strategy") if c in frame]
+    rows = frame[cols].to_dict("records")
+    for r in rows:
+        r["product_id"], r["rank"], r["score"] = (
+            str(r["product_id"]),
+            int(r["rank"]),
+            float(r["score"]),
+        )
+        r["model"] = getattr(model, "name", None)
+    return rows, None
 
 
 def _items(rows: list[dict[str, Any]], k: int, reason: str) -> list[dict[str, Any]]:
