@@ -282,13 +282,22 @@ def delete_segment(
     return Response(status_code=204)
 
 
+def _encode_cursor(customer_id: str) -> str:
+    return base64.urlsafe_b64encode(customer_id.encode()).decode().rstrip("=")
+
+
 def _cursor(text: str | None) -> str | None:
     if not text:
         return None
     try:
-        return base64.urlsafe_b64decode(text.encode() + b"==").decode()
+        after = base64.urlsafe_b64decode(text.encode() + b"==").decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise ValueError("cursor") from None
+    # the decoder drops characters outside its alphabet ('!!!' decodes to ''): a cursor is
+    # one this API gave out only if it encodes back to itself
+    if not after or _encode_cursor(after) != text.rstrip("="):
+        raise ValueError("cursor")
+    return after
 
 
 @router.get(
@@ -314,7 +323,7 @@ def segment_members(
     page = rt.store.members(name, after, limit)
     nxt = None
     if len(page) == limit:
-        nxt = base64.urlsafe_b64encode(page[-1].encode()).decode().rstrip("=")
+        nxt = _encode_cursor(page[-1])
     return {"segment": name, "members": page, "next_cursor": nxt}
 
 

@@ -85,7 +85,10 @@ def _ts(value: Any, now: datetime) -> tuple[datetime | None, dict[str, str] | No
         return None, _problem(
             "ts", "format", f"'{value:.60}' is not an ISO 8601 time such as 2024-03-01T12:00:00Z"
         )
-    ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    try:
+        ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-23:59 is past year 9999 in UTC
+        return None, _problem("ts", "range", f"'{value:.60}' is out of range")
     if ts > now + MAX_SKEW:
         return None, _problem("ts", "future", f"{ts.isoformat()} is ahead of the server's clock")
     if ts < _EARLIEST:
@@ -106,8 +109,12 @@ def _string(name: str, value: Any) -> dict[str, str] | None:
 def _number(name: str, value: Any, integer: bool) -> dict[str, str] | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return _problem(name, "type", f"should be a number, got {value!r:.60}")
-    if not math.isfinite(value):
-        return _problem(name, "type", "should be a finite number")
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        finite = False
+    if not finite:
+        return _problem(name, "range", "should be a finite number of reasonable size")
     if integer and value != int(value):
         return _problem(name, "type", f"should be a whole number, got {value}")
     if name == "price" and value < 0:

@@ -151,9 +151,15 @@ class Runtime:
         now = datetime.now(UTC).isoformat()
         created = defined.get(name, {}).get("created_at", now)
         record = {"rule": rule, "description": description, "created_at": created}
+        previous = defined.get(name)
         self.store.put_meta(SEGMENTS, name, {**record, "updated_at": now})
         self._bump()
-        return self.processor.recompute([name], self._everyone())
+        try:
+            return self.processor.recompute([name], self._everyone())
+        except BaseException:
+            self.store.put_meta(SEGMENTS, name, previous)  # never leave it half defined
+            self._bump()
+            raise
 
     def undefine(self, name: str) -> list[Change]:
         """Delete an API-defined segment; its members leave it."""

@@ -46,7 +46,9 @@ def collect_events(rt: Runtime, items: Sequence[Any]) -> dict[str, Any]:
     changes, repeated = _deliver(rt, good)
     given: set[str] = set()
     for r in results:
-        if r["status"] == "accepted" and (r["event_id"] in repeated or r["event_id"] in given):
+        if r["status"] == "rejected":
+            continue  # a corrected copy of a rejected event may follow under its id
+        if r["event_id"] in repeated or r["event_id"] in given:
             r["status"] = "duplicate"
         given.add(r["event_id"])
     counts = {

@@ -82,10 +82,17 @@ def tokenize(text: str) -> list[Token]:
             )
         if kind == "badstring":
             raise RuleSyntaxError(f"unterminated string: no closing {raw}", text, pos)
-        out.append(_token(kind, raw, pos))
+        tok = _token(kind, raw, pos)
+        if kind == "number" and not abs(tok.value) <= _LARGEST:  # type: ignore[operator]
+            raise RuleSyntaxError(f"number {raw[:20]} is too large (at most 1e300)", text, pos)
+        out.append(tok)
         pos = m.end()
     out.append(Token("end", "", len(text)))
     return out
+
+
+#: the largest number a rule may write: beyond it floats become inf, which SQL cannot hold
+_LARGEST = 1e300
 
 
 def _token(kind: str, raw: str, pos: int) -> Token:
