@@ -238,3 +238,15 @@ def test_a_valid_event_after_a_rejected_one_with_its_id_is_accepted(admin: httpx
     good = bad | {"price": 10}
     out = post_events(admin, bad, good)
     assert [r["status"] for r in out["results"]] == ["rejected", "accepted"]
+
+
+def test_admins_read_the_dead_letters_over_the_api(admin: httpx.Client) -> None:
+    """What was set aside can be read back without a database client."""
+    marker = uid("ev")
+    post_events(admin, {"event_id": marker, "event_type": "nope", "customer_id": "C1"})
+    items = admin.get("/v1/dead-letters", params={"limit": 20}).json()["items"]
+    kept = [
+        d for d in items if isinstance(d["event"], dict) and d["event"].get("event_id") == marker
+    ]
+    assert kept and kept[0]["errors"][0]["rule"] == "one_of"
+    assert admin.get("/v1/webhooks/deliveries").status_code == 200

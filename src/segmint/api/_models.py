@@ -138,3 +138,16 @@ class Ready(BaseModel):
     status: str = Field(description="ready, or degraded (serving the last state it read)")
     checks: dict[str, str]
     published: dict[str, Any]
+
+
+class DeadLetters(BaseModel):
+    items: list[dict[str, Any]] = Field(
+        description="Newest first: each rejected item as sent, its errors and when."
+    )
+
+
+class Deliveries(BaseModel):
+    items: list[dict[str, Any]] = Field(
+        description="Newest first: webhook, payload, status (pending, delivered, dead), "
+        "attempts and the log of each."
+    )

@@ -342,6 +342,27 @@ def segment_history(
     return reads.segment_history(_rt(request), name, limit)
 
 
+# --- what was set aside -------------------------------------------------------------------
+@router.get("/v1/dead-letters", response_model=m.DeadLetters, tags=["operations"])
+def dead_letters(
+    request: Request,
+    _key: Annotated[ApiKey, Depends(need("admin"))],
+    limit: Annotated[int, Query(ge=1, le=1_000)] = 100,
+) -> Any:
+    """Rejected events, kept as sent with the field and rule each broke."""
+    return {"items": _rt(request).store.dead_letters(limit)}
+
+
+@router.get("/v1/webhooks/deliveries", response_model=m.Deliveries, tags=["operations"])
+def webhook_deliveries(
+    request: Request,
+    _key: Annotated[ApiKey, Depends(need("admin"))],
+    limit: Annotated[int, Query(ge=1, le=1_000)] = 100,
+) -> Any:
+    """The delivery log: every notification's webhook, status and attempts."""
+    return {"items": _rt(request).store.deliveries(limit)}
+
+
 # --- operations ----------------------------------------------------------------------------
 @router.get("/healthz", response_model=m.Health, tags=["operations"])
 async def healthz() -> Any:
