@@ -38,13 +38,25 @@ def epoch(ts: datetime) -> float:
     return ts.timestamp()
 
 
-def _fn(expr: Any) -> Callable[[Mapping[str, Any]], Any] | None:
-    return None if expr is None else event_function(expr)
+_Fn = Callable[[Mapping[str, Any]], Any]
+_COMPILED: dict[str, tuple[_Fn | None, _Fn | None]] = {}
+
+
+def _fns(spec: AggSpec) -> tuple[_Fn | None, _Fn | None]:
+    """``spec``'s compiled where and value, looked up by its (cached) key: hashing the
+    expression trees themselves on every event cost more than applying it."""
+    fns = _COMPILED.get(spec.key)
+    if fns is None:
+        fns = _COMPILED[spec.key] = (
+            None if spec.where is None else event_function(spec.where),
+            None if spec.value is None else event_function(spec.value),
+        )
+    return fns
 
 
 def matches(spec: AggSpec, event: Mapping[str, Any]) -> bool:
     """Whether ``event`` is among those ``spec`` aggregates (its ``where`` holds)."""
-    where = _fn(spec.where)
+    where = _fns(spec)[0]
     return where is None or where(event) is True
 
 
@@ -72,7 +84,7 @@ def observe(counters: Counters, specs: Iterable[AggSpec], event: Mapping[str, An
 def _event_state(spec: AggSpec, event: Mapping[str, Any], t: float) -> list[Any] | None:
     """One event's bucket state for ``spec`` (None when it adds nothing)."""
     func = spec.func
-    value = _fn(spec.value)
+    value = _fns(spec)[1]
     if func in ("count", "days_since", "share"):
         hit = value is None or value(event) is True
         if func == "count":

@@ -296,7 +296,10 @@ class Processor:
                 commit.changes.append(Change(doc.customer_id, name, "exited", at, event_id))
 
     def _tidy(self, doc: LiveDoc, latest: datetime) -> None:
-        counters.prune(doc.counters, self.rules.specs, latest)
+        # stale buckets change no answer (windows are applied when read): prune once a
+        # document has a few per aggregate, not on every event
+        if sum(map(len, doc.counters.values())) > 4 * max(1, len(doc.counters)):
+            counters.prune(doc.counters, self.rules.specs, latest)
         oldest = int(counters.epoch(latest) // counters.HOUR) - self.dedup_hours
         doc.seen = {k: h for k, h in doc.seen.items() if h >= oldest}
 

@@ -78,6 +78,8 @@ class Runtime:
     store: OnlineStore
     bus: StreamBus | None
     processor: Processor
+    _info: Any = None
+    _info_at: float = -1e9
     _model: Any = None
     _model_tried: float = -1e9
     _rules_seen: float = 0.0
@@ -105,6 +107,14 @@ class Runtime:
                 self.processor.rules = live_rules(self.cfg, self.store)
                 self._rules_version = version
         return self.processor.rules
+
+    def info(self, ttl: float = 0.5) -> Any:
+        """The published snapshot's info, re-read at most every ``ttl`` seconds (reads
+        need its version; asking the store on every read cost a round trip)."""
+        now = time.monotonic()
+        if self._info is None or now - self._info_at > ttl:
+            self._info, self._info_at = self.store.info(), now
+        return self._info
 
     def model(self, retry_after: float = 60.0) -> Any:
         """The project's saved recommender, loaded once (None when there is none yet; looked

@@ -141,7 +141,7 @@ def segments_of(rt: Runtime, cid: str) -> list[dict[str, Any]]:
 
 def _segments(rt: Runtime, pub: Published, doc: LiveDoc | None) -> list[dict[str, Any]]:
     rules = rt.processor.rules.rules
-    version = rt.store.info().version
+    version = rt.info().version
     live = doc is not None and doc.publish == version
     out = []
     for name, at in sorted(pub.segments.items()):

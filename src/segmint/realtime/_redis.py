@@ -49,6 +49,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import orjson
 import redis
 from redis.client import Pipeline
 from redis.typing import EncodableT, FieldT
@@ -309,7 +310,7 @@ class RedisStore:
             pipe = self._r.pipeline(transaction=False)
             for c in customers:
                 n += 1
-                rows[c.customer_id] = json.dumps(c.to_json())
+                rows[c.customer_id] = orjson.dumps(c.to_json()).decode()
                 for s in c.segments:
                     members[s][c.customer_id] = 0
                 if len(rows) >= _CHUNK:
@@ -374,7 +375,7 @@ class RedisStore:
             return {}
         (docs,) = self._snapshot(lambda pipe, gen: pipe.hmget(self._k(f"g{gen}", "pub"), ids))
         return {
-            cid: Published.from_json(cid, json.loads(doc))
+            cid: Published.from_json(cid, orjson.loads(doc))
             for cid, doc in zip(ids, docs, strict=True)
             if doc is not None
         }
@@ -404,7 +405,7 @@ class RedisStore:
                 pipe.hmget(self._k("live", "doc", cid), ["doc", "v"])
             rows = pipe.execute() if ids else []
         return {
-            cid: LiveDoc.from_json(cid, json.loads(doc), int(v))
+            cid: LiveDoc.from_json(cid, orjson.loads(doc), int(v))
             for cid, (doc, v) in zip(ids, rows, strict=True)
             if doc is not None
         }
@@ -414,7 +415,7 @@ class RedisStore:
         args += [len(commit.docs), len(commit.deleted), len(commit.aliases)]
         args += [len(commit.changes), len(commit.deliveries)]
         for d in commit.docs:
-            args += [d.customer_id, d.version, json.dumps(d.to_json())]
+            args += [d.customer_id, d.version, orjson.dumps(d.to_json()).decode()]
         for d in commit.deleted:
             args += [d.customer_id, d.version]
         for item in commit.aliases.items():

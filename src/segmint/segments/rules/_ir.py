@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 
 NUMBER, STRING, BOOL, NULL = "number", "string", "bool", "null"
 
@@ -138,8 +139,10 @@ class AggSpec:
     where: Expr | None
     window: int | None
 
-    @property
+    @cached_property
     def key(self) -> str:
+        # cached (the real-time path asks for it per event); the dataclass is frozen, and
+        # cached_property writes the instance's __dict__ directly, so that is allowed
         parts = [show(self.value) if self.value is not None else "*"]
         if self.where is not None:
             parts[0] += f" where {show(self.where)}"

@@ -83,7 +83,7 @@ def tokenize(text: str) -> list[Token]:
         if kind == "badstring":
             raise RuleSyntaxError(f"unterminated string: no closing {raw}", text, pos)
         tok = _token(kind, raw, pos)
-        if kind == "number" and not abs(tok.value) <= _LARGEST:  # type: ignore[operator]
+        if kind == "number" and not abs(tok.value) <= _LARGEST:  # type: ignore[arg-type]
             raise RuleSyntaxError(f"number {raw[:20]} is too large (at most 1e300)", text, pos)
         out.append(tok)
         pos = m.end()
