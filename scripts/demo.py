@@ -115,7 +115,10 @@ def serve_and_show(config: Path, customer: str | None) -> None:
 
     key = subprocess.run(
         [str(BIN / "segmint"), "keys", "create", "demo", "-c", str(config), "-s", "admin"],
-        check=True, cwd=REPO, capture_output=True, text=True,
+        check=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
     ).stdout.strip()
     port = _free_port()
     server = subprocess.Popen(
@@ -125,7 +128,7 @@ def serve_and_show(config: Path, customer: str | None) -> None:
     try:
         for _ in range(100):
             try:
-                urllib.request.urlopen(f"{base}/healthz", timeout=1)  # noqa: S310 - localhost
+                urllib.request.urlopen(f"{base}/healthz", timeout=1)
                 break
             except OSError:
                 time.sleep(0.2)
@@ -140,8 +143,17 @@ def serve_and_show(config: Path, customer: str | None) -> None:
             ["curl", "-s", "-H", auth, f"{base}/v1/customers/{who}/segments"],
             ["curl", "-s", "-H", auth, f"{base}/v1/recommendations/{who}?k=3"],
             ["curl", "-s", "-H", auth, f"{base}/v1/recommendations/someone-new?k=3"],
-            ["curl", "-s", "-H", auth, "-H", "Content-Type: application/json",
-             "-d", event, f"{base}/v1/events"],
+            [
+                "curl",
+                "-s",
+                "-H",
+                auth,
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                event,
+                f"{base}/v1/events",
+            ],
             ["curl", "-s", "-H", auth, f"{base}/v1/segments/frequent_buyers/members?limit=5"],
         ]
         for cmd in calls:
