@@ -417,8 +417,16 @@ def readyz(request: Request) -> Any:
 
 @router.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
 def metrics(request: Request) -> Response:
-    """Prometheus metrics of this replica."""
+    """Prometheus metrics of this replica, with the stream's backlog read at the scrape."""
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    rt = _rt(request)
+    if rt.bus is not None:
+        try:
+            for state, n in rt.bus.lag().items():
+                request.app.state.metrics.stream.labels(state).set(n)
+        except StoreUnavailable:
+            request.app.state.metrics.store_errors.inc()
 
     return Response(
         generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
