@@ -1311,10 +1311,7 @@ def inproc(args: argparse.Namespace, ctx: dict[str, Any]) -> dict[str, Any]:
     r = redis.Redis.from_url(REDIS_URL, decode_responses=True)
     pub_key = f"{ctx['prefix']}:g{r.hget(ctx['prefix'] + ':publish', 'gen')}:pub"
     calls: dict[str, Callable[[str], Any]] = {
-        "segments_of(rt, id)": lambda c: reads.segments_of(rt, c),
-        "find_customer + segments_of (the endpoint)": lambda c: reads.segments_of(
-            rt, reads.find_customer(rt, c)
-        ),
+        "segments_of(rt, id) (the endpoint, look-up included)": lambda c: reads.segments_of(rt, c),
         "recommend(rt, id, 10)": lambda c: reads.recommend(rt, c, 10),
         "redis-py HGET + json.loads (1 round trip)": lambda c: json.loads(r.hget(pub_key, c)),
     }
@@ -1387,7 +1384,7 @@ def count_commands(rt: Any, cid: str, reads: Any) -> dict[str, dict[str, int]]:
     redis.client.Redis.execute_command = c_exec  # type: ignore[method-assign]
     try:
         for name, fn in (
-            ("segments", lambda: reads.segments_of(rt, reads.find_customer(rt, cid))),
+            ("segments", lambda: reads.segments_of(rt, cid)),
             ("recommendations", lambda: reads.recommend(rt, cid, 10)),
         ):
             current["name"] = name

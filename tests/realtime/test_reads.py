@@ -84,7 +84,7 @@ def test_segments_join_live_rules_and_published_batch(rt: Runtime) -> None:
         ],
     )
     assert (out["accepted"], out["changes"]) == (2, 1)
-    got = {(s["segment"], s["kind"], s["live"]) for s in reads.segments_of(rt, "c1")}
+    got = {(s["segment"], s["kind"], s["live"]) for s in reads.segments_of(rt, "c1")["segments"]}
     assert got == {("browsers", "rule", True), ("rfm_champions", "rfm", False)}
     again = reads.collect_events(
         rt, [{"event_id": "e0", "event_type": "product_view", "customer_id": "c1", "ts": now}]

@@ -467,3 +467,17 @@ def test_redis_drop_all_leaves_no_key(opener: Callable[[], OnlineStore]) -> None
     assert f"{store.prefix}:g1:pub" not in keys  # the previous snapshot is gone
     assert store.drop_all() == len(keys)
     assert list(store._r.scan_iter(match=f"{store.prefix}:*")) == []
+
+
+def test_customer_reads_one_person_in_one_call(store: OnlineStore) -> None:
+    """The API's read: the first identity key that resolves (a live link before a published
+    one), else an id held as it is, with the record and the live document; None for nobody."""
+    store.publish([customer("a", marker=7), customer("b")], {"k:x": "a", "k:y": "b"}, PublishInfo())
+    store.commit(Commit(docs=[LiveDoc("b", segments={"s": "t"})], aliases={"k:y": "a"}))
+    hit = store.customer(["k:none", "k:y"], [])
+    assert hit is not None and hit[0] == "a" and hit[1] is not None
+    assert hit[1].values["marker"] == 7 and hit[2] is None
+    by_id = store.customer(["k:none"], ["zzz", "b"])
+    assert by_id is not None and by_id[0] == "b" and by_id[2] is not None
+    assert by_id[2].segments == {"s": "t"} and by_id[2].version == 1
+    assert store.customer(["k:none"], ["zzz"]) is None

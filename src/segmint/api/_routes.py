@@ -156,7 +156,7 @@ async def get_customer(
         _cached(
             request,
             ("customer", identifier),
-            lambda: reads.customer_view(rt, reads.find_customer(rt, identifier)),
+            lambda: reads.customer_view(rt, identifier),
         )
     )
 
@@ -173,11 +173,9 @@ async def get_customer_segments(
     """The segments a customer is in now (rule segments live, the others as published)."""
     rt = _rt(request)
 
-    def load() -> dict[str, Any]:
-        cid = reads.find_customer(rt, identifier)
-        return {"customer_id": cid, "segments": reads.segments_of(rt, cid)}
-
-    return _json(_cached(request, ("segments", identifier), load))
+    return _json(
+        _cached(request, ("segments", identifier), lambda: reads.segments_of(rt, identifier))
+    )
 
 
 @router.get(

@@ -99,18 +99,21 @@ def find_customer(rt: Runtime, identifier: str) -> str:
 
     Raises NotFoundError when nobody has it.
     """
+    return lookup(rt, identifier)[0]
+
+
+def lookup(rt: Runtime, identifier: str) -> tuple[str, Published, LiveDoc | None]:
+    """:func:`find_customer`, with the customer's published record and live document, in
+    one store call (one round trip on Redis)."""
     keys = [identity_key("customer_id", identifier), identity_key("anonymous_id", identifier)]
     email = _email_key(rt, identifier)
     if email:
         keys.append(email)
-    found = rt.store.resolve(keys)
-    for k in keys:
-        if k in found:
-            return found[k]
-    for cid in (identifier, identity_key("anonymous_id", identifier)):
-        if rt.store.published([cid]) or rt.store.live([cid]):
-            return cid
-    raise NotFoundError(f"no customer has the identifier {identifier!r}")
+    hit = rt.store.customer(keys, [identifier, identity_key("anonymous_id", identifier)])
+    if hit is None:
+        raise NotFoundError(f"no customer has the identifier {identifier!r}")
+    cid, pub, doc = hit
+    return cid, pub or Published(cid), doc
 
 
 def _email_key(rt: Runtime, identifier: str) -> str | None:
@@ -132,11 +135,12 @@ def _state(rt: Runtime, cid: str) -> tuple[Published, LiveDoc | None]:
     return pub, rt.store.live([cid]).get(cid)
 
 
-def segments_of(rt: Runtime, cid: str) -> list[dict[str, Any]]:
-    """The segments a customer is in now: rule segments as the live path keeps them, the
-    others (RFM tiers, clusters, predictive) as last published."""
-    pub, doc = _state(rt, cid)
-    return _segments(rt, pub, doc)
+def segments_of(rt: Runtime, identifier: str) -> dict[str, Any]:
+    """``{customer_id, segments}``: the segments the customer with ``identifier`` is in now,
+    rule segments as the live path keeps them, the others (RFM tiers, clusters, predictive)
+    as last published. Raises NotFoundError when nobody has the identifier."""
+    cid, pub, doc = lookup(rt, identifier)
+    return {"customer_id": cid, "segments": _segments(rt, pub, doc)}
 
 
 def _segments(rt: Runtime, pub: Published, doc: LiveDoc | None) -> list[dict[str, Any]]:
@@ -162,9 +166,9 @@ def _kind(name: str, rules: dict[str, Any]) -> str:
     return next((k for prefix, k in _KINDS if name.startswith(prefix)), "batch")
 
 
-def customer_view(rt: Runtime, cid: str) -> dict[str, Any]:
+def customer_view(rt: Runtime, identifier: str) -> dict[str, Any]:
     """A customer's profile: features and attributes, segments, scores, clusters."""
-    pub, doc = _state(rt, cid)
+    cid, pub, doc = lookup(rt, identifier)
     if not pub.values and not pub.segments and doc is None and not pub.recommendations:
         raise NotFoundError(f"no customer has the identifier {cid!r}")
     return {
@@ -187,20 +191,20 @@ def recommend(
     or no list published) the most popular products of their segments, else overall. Always
     answers, saying in ``fallback`` and ``reason`` which way it took."""
     try:
-        cid: str | None = find_customer(rt, identifier)
+        cid: str | None
+        cid, pub, doc = lookup(rt, identifier)
     except NotFoundError:
-        cid = None
+        cid, pub, doc = None, None, None
     why = None
     if context and cid is not None:
         items, why = _live_model(rt, cid, k, context)
         if items:
             return _recs(identifier, cid, items, None, None)
-    pub = rt.store.published([cid]).get(cid) if cid else None
     if pub is not None and pub.recommendations:
         items = [dict(r) for r in pub.recommendations[:k]]
         return _recs(identifier, cid, items, "precomputed" if why else None, why)
     popular = rt.store.get_meta("popular")
-    segs = [] if cid is None else [s["segment"] for s in segments_of(rt, cid)]
+    segs = [] if pub is None else [s["segment"] for s in _segments(rt, pub, doc)]
     for seg in segs:
         rows = popular.get(f"segment:{seg}", {}).get("items", [])
         if rows:

@@ -146,6 +146,32 @@ return false
 """
 )
 
+# ARGV: prefix, how many alias keys, the alias keys (in order), then ids tried as they are.
+# Returns {customer id, published JSON, live JSON, live version} (false where missing), or
+# {false} when nobody has any of them: a read of one customer in one round trip.
+_CUSTOMER = """
+local p, n = ARGV[1], tonumber(ARGV[2])
+local gen = redis.call('HGET', p .. ':publish', 'gen') or '0'
+local pub, alias = p .. ':g' .. gen .. ':pub', p .. ':g' .. gen .. ':alias'
+local cid = false
+for i = 3, 2 + n do
+  cid = redis.call('HGET', p .. ':alias:live', ARGV[i]) or redis.call('HGET', alias, ARGV[i])
+  if cid then break end
+end
+if not cid then
+  for i = 3 + n, #ARGV do
+    if redis.call('HEXISTS', pub, ARGV[i]) == 1
+       or redis.call('EXISTS', p .. ':live:doc:' .. ARGV[i]) == 1 then
+      cid = ARGV[i]
+      break
+    end
+  end
+end
+if not cid then return {false} end
+local live = redis.call('HMGET', p .. ':live:doc:' .. cid, 'doc', 'v')
+return {cid, redis.call('HGET', pub, cid) or false, live[1] or false, live[2] or false}
+"""
+
 # KEYS: the snapshot head, a snapshot's hash; ARGV: HSCAN cursor, count. Returns the next
 # cursor, the page's customer ids (without their documents) and the namespace in service.
 _PUBLISHED_IDS = """
@@ -253,6 +279,7 @@ class RedisStore:
         self._dead = self._r.register_script(_DEAD_LETTER)
         self._zset_docs = self._r.register_script(_ZSET_DOCS)
         self._published_page = self._r.register_script(_PUBLISHED_IDS)
+        self._customer = self._r.register_script(_CUSTOMER)
 
     def _k(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
@@ -395,6 +422,18 @@ class RedisStore:
             if own is not None or pub is not None:
                 out[ident] = own if own is not None else pub
         return out
+
+    def customer(
+        self, keys: Sequence[str], ids: Sequence[str]
+    ) -> tuple[str, Published | None, LiveDoc | None] | None:
+        with self._guard():
+            row = self._customer(args=[self.prefix, len(keys), *keys, *ids])
+        if not row or not row[0]:
+            return None
+        cid = _text(row[0])
+        pub = Published.from_json(cid, orjson.loads(row[1])) if row[1] else None
+        doc = LiveDoc.from_json(cid, orjson.loads(row[2]), int(row[3])) if row[2] else None
+        return cid, pub, doc
 
     # --- live ----------------------------------------------------------------------------
     def live(self, customer_ids: Sequence[str]) -> dict[str, LiveDoc]:

@@ -176,6 +176,19 @@ class SQLiteStore:
             out.update(dict(rows))
         return out
 
+    def customer(
+        self, keys: Sequence[str], ids: Sequence[str]
+    ) -> tuple[str, Published | None, LiveDoc | None] | None:
+        found = self.resolve(keys)
+        cid = next((found[k] for k in keys if k in found), None)
+        for candidate in ids if cid is None else ():
+            if self.published([candidate]) or self.live([candidate]):
+                cid = candidate
+                break
+        if cid is None:
+            return None
+        return cid, self.published([cid]).get(cid), self.live([cid]).get(cid)
+
     # --- live ----------------------------------------------------------------------------
     def live(self, customer_ids: Sequence[str]) -> dict[str, LiveDoc]:
         out: dict[str, LiveDoc] = {}

@@ -177,6 +177,13 @@ class OnlineStore(Protocol):
     def resolve(self, identifiers: Sequence[str]) -> dict[str, str]:
         """Canonical customer id of each identifier that has one (live links first)."""
 
+    def customer(
+        self, keys: Sequence[str], ids: Sequence[str]
+    ) -> tuple[str, Published | None, LiveDoc | None] | None:
+        """Who has the first of the identity ``keys`` (live links first), else the first of
+        ``ids`` the store holds, with their published record and live document; None when
+        nobody. The API's read of one customer (one round trip on Redis)."""
+
     # --- live state -------------------------------------------------------------------
     def live(self, customer_ids: Sequence[str]) -> dict[str, LiveDoc]:
         """The live documents that exist, each with the version it was read at."""
