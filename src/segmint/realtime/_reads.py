@@ -130,11 +130,6 @@ def _email_key(rt: Runtime, identifier: str) -> str | None:
     return identity_key("email", cipher.hash(text))
 
 
-def _state(rt: Runtime, cid: str) -> tuple[Published, LiveDoc | None]:
-    pub = rt.store.published([cid]).get(cid) or Published(cid)
-    return pub, rt.store.live([cid]).get(cid)
-
-
 def segments_of(rt: Runtime, identifier: str) -> dict[str, Any]:
     """``{customer_id, segments}``: the segments the customer with ``identifier`` is in now,
     rule segments as the live path keeps them, the others (RFM tiers, clusters, predictive)
