@@ -801,6 +801,24 @@ def _speed_latency(
     )
 
 
+def run_part(report: dict[str, Any], name: str, part: Callable[[], dict[str, Any]]) -> None:
+    """Run one part into ``report[name]`` with its time and the load average around it; a
+    part that crashes is recorded as such, so it does not hide the others' figures."""
+    t, load = time.perf_counter(), os.getloadavg()[0]
+    try:
+        report[name] = part()
+    except Exception as exc:  # one broken part must not hide the others' figures
+        tb = traceback.format_exc()
+        say(f"{name}: CRASHED ({type(exc).__name__}: {exc}); part skipped\n{tb}")
+        report[name] = {"crashed": f"{type(exc).__name__}: {exc}", "traceback": tb}
+    report[name]["part_s"] = round(time.perf_counter() - t, 1)
+    report[name]["load_before_after"] = [round(load, 2), round(os.getloadavg()[0], 2)]
+    say(
+        f"{name}: {report[name]['part_s']:.0f} s (load average "
+        f"{load:.1f} before, {os.getloadavg()[0]:.1f} after)"
+    )
+
+
 def write(report: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
@@ -898,19 +916,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     for name in args.parts.split(","):
         say(f"\n=== {name} ===")
-        t, load = time.perf_counter(), os.getloadavg()[0]
-        try:
-            report[name] = PARTS[name](args)
-        except Exception as exc:  # one broken part must not hide the others' figures
-            tb = traceback.format_exc()
-            say(f"{name}: CRASHED ({type(exc).__name__}: {exc}); part skipped\n{tb}")
-            report[name] = {"crashed": f"{type(exc).__name__}: {exc}", "traceback": tb}
-        report[name]["part_s"] = round(time.perf_counter() - t, 1)
-        report[name]["load_before_after"] = [round(load, 2), round(os.getloadavg()[0], 2)]
-        say(
-            f"{name}: {report[name]['part_s']:.0f} s (load average "
-            f"{load:.1f} before, {os.getloadavg()[0]:.1f} after)"
-        )
+        run_part(report, name, lambda n=name: PARTS[n](args))
         write(report, path)  # a part's figures survive a later part's crash or a kill
     report["total_s"] = round(time.perf_counter() - started, 1)
     rows = []

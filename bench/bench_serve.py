@@ -59,7 +59,6 @@ import subprocess
 import sys
 import threading
 import time
-import traceback
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -67,7 +66,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_ingest import machine  # sibling scripts, not a package
-from bench_recommend import mark, table
+from bench_recommend import mark, run_part, say, table, write
 
 REPO = Path(__file__).resolve().parents[1]
 HERE = REPO / "bench" / "serve"
@@ -102,10 +101,6 @@ EVENT_MIX = (
 )
 CATEGORIES = [f"cat{i:02d}" for i in range(30)]
 RFM = ("Champions", "Loyal", "Potential", "At Risk", "Hibernating", "New")
-
-
-def say(msg: str) -> None:
-    print(msg, flush=True)
 
 
 def _ms(us: float | None) -> str:
@@ -1666,22 +1661,9 @@ def main(argv: list[str] | None = None) -> int:
             if name not in args.parts.split(","):
                 continue
             say(f"\n=== {name} ===")
-            t, load = time.perf_counter(), os.getloadavg()[0]
-            try:
-                report[name] = {"reads": reads, "events": events, "raw": raw, "inproc": inproc}[
-                    name
-                ](args, ctx)
-            except Exception as exc:  # one broken part must not hide the others' figures
-                tb = traceback.format_exc()
-                say(f"{name}: CRASHED ({type(exc).__name__}: {exc}); part skipped\n{tb}")
-                report[name] = {"crashed": f"{type(exc).__name__}: {exc}", "traceback": tb}
-            report[name]["part_s"] = round(time.perf_counter() - t, 1)
-            report[name]["load_before_after"] = [round(load, 2), round(os.getloadavg()[0], 2)]
-            say(
-                f"{name}: {report[name]['part_s']:.0f} s (load average {load:.1f} before, "
-                f"{os.getloadavg()[0]:.1f} after)"
-            )
-            _write(report, path)
+            part = {"reads": reads, "events": events, "raw": raw, "inproc": inproc}[name]
+            run_part(report, name, lambda p=part: p(args, ctx))
+            write(report, path)
     finally:
         procs.stop_all()
         dropped = 0
@@ -1722,14 +1704,9 @@ def main(argv: list[str] | None = None) -> int:
         if "crashed" in r:
             vrows.append([name, r["crashed"], "-"])
     table(f"Verdicts ({report['total_s']:.0f} s in all)", ["part", "target", "verdict"], vrows)
-    _write(report, path)
+    write(report, path)
     say(f"figures: {path}")
     return 0
-
-
-def _write(report: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
