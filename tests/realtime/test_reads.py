@@ -90,3 +90,28 @@ def test_segments_join_live_rules_and_published_batch(rt: Runtime) -> None:
         rt, [{"event_id": "e0", "event_type": "product_view", "customer_id": "c1", "ts": now}]
     )
     assert again["duplicate"] == 1 and again["results"][0]["status"] == "duplicate"
+
+
+def test_a_context_is_ranked_by_the_saved_model_in_memory(rt: Runtime) -> None:
+    """With a context, the project's saved recommender answers (not the precomputed list),
+    leaving out what the customer already has."""
+    import pandas as pd
+
+    from segmint.recommend import Interactions, Popularity, save_model
+    from segmint.recommend._batch import recommender_dir
+
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["c1", "x", "y", "y", "z"],
+            "product_id": ["p1", "p1", "p1", "p2", "p3"],
+            "weight": [1.0] * 5,
+        }
+    )
+    folder = recommender_dir(rt.cfg)
+    folder.mkdir(parents=True)
+    save_model(Popularity().fit(Interactions.from_frame(frame)), folder / "v0001.npz")
+    live = reads.recommend(rt, "c1", 2, {"device": "mobile", "hour": "9"})
+    assert live["fallback"] is None
+    assert [i["product_id"] for i in live["items"]] == ["p2", "p3"]  # p1 was c1's own
+    assert {i["model"] for i in live["items"]} == {"popularity"}
+    assert reads.recommend(rt, "c1", 1)["items"][0]["product_id"] == "p9"  # no context

@@ -44,7 +44,7 @@ _STATUS = (
 )
 
 
-def _error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
+def error_response(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": code, "message": message, "problems": [], **extra}, status)
 
 
@@ -172,8 +172,8 @@ def _handlers(app: FastAPI, metrics: Metrics) -> None:
                 if isinstance(exc, StoreUnavailable):
                     metrics.store_errors.inc()
                 extra = {"column": exc.column} if isinstance(exc, RuleError) else {}
-                return _error(status, code, str(exc), **extra)
-        return _error(400, "bad_request", str(exc))
+                return error_response(status, code, str(exc), **extra)
+        return error_response(400, "bad_request", str(exc))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -198,9 +198,9 @@ def _handlers(app: FastAPI, metrics: Metrics) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
-        return _error(exc.status_code, code, str(exc.detail))
+        return error_response(exc.status_code, code, str(exc.detail))
 
     @app.exception_handler(Exception)
     async def crash(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return _error(500, "internal", "an unexpected error; it was logged")
+        return error_response(500, "internal", "an unexpected error; it was logged")

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from segmint.api import _models as m
+from segmint.api._app import error_response
 from segmint.api._keys import ApiKey
 from segmint.errors import StoreUnavailable
 from segmint.realtime import EVENT_SCHEMA, MAX_BATCH, Runtime
@@ -54,14 +55,8 @@ def _json(content: Any) -> JSONResponse:
 
 
 def _bad(message: str, field: str = "(body)", rule: str = "invalid") -> JSONResponse:
-    return JSONResponse(
-        {
-            "error": "invalid",
-            "message": message,
-            "problems": [{"field": field, "rule": rule, "message": message}],
-        },
-        422,
-    )
+    problem = {"field": field, "rule": rule, "message": message}
+    return error_response(422, "invalid", message, problems=[problem])
 
 
 _BATCH_SCHEMA = {
@@ -102,9 +97,7 @@ async def post_events(
     try:
         body = json.loads(await request.body())
     except (ValueError, UnicodeDecodeError):
-        return JSONResponse(
-            {"error": "bad_json", "message": "the body is not JSON", "problems": []}, 400
-        )
+        return error_response(400, "bad_json", "the body is not JSON")
     if isinstance(body, dict) and "events" in body:
         extra = sorted(set(body) - {"events"})
         if extra:
