@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from segmint.config import WebhookConfig
 from segmint.realtime import (
     Commit,
     Processor,
     Published,
     PublishInfo,
     RuleSet,
-    WebhookTarget,
     validate_event,
 )
 from segmint.realtime import _counters as counters
@@ -155,8 +155,8 @@ def test_sweep_lets_windows_expire(store: SQLiteStore) -> None:
 def test_changes_start_webhook_deliveries_in_the_same_commit(store: SQLiteStore) -> None:
     """A change and its deliveries are written together: a crash cannot lose a notification."""
     hooks = [
-        WebhookTarget("all", "http://127.0.0.1:9/a"),
-        WebhookTarget("buyers", "http://127.0.0.1:9/b", segments=frozenset({"frequent_buyers"})),
+        WebhookConfig(name="all", url="http://127.0.0.1:9/a"),
+        WebhookConfig(name="buyers", url="http://127.0.0.1:9/b", segments=["frequent_buyers"]),
     ]
     p = Processor(store, rules(), webhooks=hooks)
     p.apply([ev(f"v{i}", "product_view", i, customer_id="c1") for i in range(3)])

@@ -16,7 +16,6 @@ from segmint.realtime._processor import (
     Outcome,
     Processor,
     RuleSet,
-    WebhookTarget,
     identity_key,
 )
 from segmint.realtime._project import Runtime, SegmentExists, live_rules
@@ -51,7 +50,6 @@ __all__ = [
     "Runtime",
     "SegmentExists",
     "StreamBus",
-    "WebhookTarget",
     "Worker",
     "from_wire",
     "identity_key",

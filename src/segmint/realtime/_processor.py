@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
+from segmint.config import WebhookConfig
 from segmint.realtime import _counters as counters
 from segmint.realtime._store import (
     Change,
@@ -71,20 +72,9 @@ class RuleSet:
         return [name for name in self.rules if name in todo]
 
 
-@dataclass(frozen=True)
-class WebhookTarget:
-    """Where membership changes are posted (``serve.webhooks`` in segmint.yaml)."""
-
-    name: str
-    url: str
-    events: frozenset[str] = frozenset({"segment.entered", "segment.exited"})
-    segments: frozenset[str] | None = None
-    max_attempts: int = 5
-
-    def wants(self, change: Change) -> bool:
-        return change.type in self.events and (
-            self.segments is None or change.segment in self.segments
-        )
+def wants(hook: WebhookConfig, change: Change) -> bool:
+    """Whether the webhook ``hook`` is sent ``change`` (its events and segments filters)."""
+    return change.type in hook.events and (hook.segments is None or change.segment in hook.segments)
 
 
 @dataclass
@@ -121,7 +111,7 @@ class Processor:
         store: OnlineStore,
         rules: RuleSet,
         *,
-        webhooks: Sequence[WebhookTarget] = (),
+        webhooks: Sequence[WebhookConfig] = (),
         dedup_days: float = 7.0,
     ) -> None:
         self.store = store
@@ -382,12 +372,11 @@ class Processor:
                 "payload": change.to_json(),
                 "status": "pending",
                 "attempts": 0,
-                "max_attempts": hook.max_attempts,
                 "next_at": now,
                 "created": now,
                 "log": [],
             }
             for change in changes
             for hook in self.webhooks
-            if hook.wants(change)
+            if wants(hook, change)
         ]

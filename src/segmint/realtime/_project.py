@@ -18,7 +18,7 @@ from segmint.config import ProjectConfig
 from segmint.errors import ConfigError, NotFoundError, RuleError
 from segmint.realtime._bus import StreamBus
 from segmint.realtime._factory import open_bus, open_store
-from segmint.realtime._processor import Change, Processor, RuleSet, WebhookTarget
+from segmint.realtime._processor import Change, Processor, RuleSet
 from segmint.realtime._store import OnlineStore
 from segmint.segments.rules import Rule, compile_rule
 
@@ -57,19 +57,6 @@ def live_rules(cfg: ProjectConfig, store: OnlineStore | None = None) -> RuleSet:
     return RuleSet(_ordered(rules))
 
 
-def webhook_targets(cfg: ProjectConfig) -> list[WebhookTarget]:
-    return [
-        WebhookTarget(
-            h.name,
-            h.url,
-            frozenset(h.events),
-            None if h.segments is None else frozenset(h.segments),
-            h.max_attempts,
-        )
-        for h in cfg.serve.webhooks
-    ]
-
-
 @dataclass
 class Runtime:
     """What ``segmint serve`` and ``segmint worker`` share: built once per process."""
@@ -91,7 +78,7 @@ class Runtime:
         store = open_store(cfg.serve.online_store, cfg.base_dir)
         bus = open_bus(cfg.serve.bus)
         rt = cls(cfg, store, bus, Processor(store, RuleSet({}), dedup_days=cfg.serve.dedup_days))
-        rt.processor.webhooks = webhook_targets(cfg)
+        rt.processor.webhooks = list(cfg.serve.webhooks)
         rt.refresh(force=True)
         return rt
 

@@ -265,18 +265,24 @@ def segment_list(rt: Runtime) -> list[dict[str, Any]]:
     """Every segment the service knows: rule segments (segmint.yaml or API) and those
     published by the batch path, with their current size."""
     rt.refresh()
-    defined = rt.defined()
-    names = set(rt.processor.rules.rules) | set(rt.store.get_meta("sizes"))
-    return [segment_view(rt, n, defined) for n in sorted(names)]
+    defined, sizes = rt.defined(), rt.store.get_meta("sizes")
+    names = set(rt.processor.rules.rules) | set(sizes)
+    return [segment_view(rt, n, defined, sizes) for n in sorted(names)]
 
 
 def segment_view(
-    rt: Runtime, name: str, defined: dict[str, dict[str, Any]] | None = None
+    rt: Runtime,
+    name: str,
+    defined: dict[str, dict[str, Any]] | None = None,
+    sizes: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """One segment: kind, source, rule, description and size (NotFoundError if unknown);
+    ``defined`` and ``sizes`` are the store's records when the caller already read them."""
     defined = rt.defined() if defined is None else defined
+    sizes = rt.store.get_meta("sizes") if sizes is None else sizes
     rules = rt.processor.rules.rules
     cfg_segments = {s.name: s for s in rt.cfg.segments}
-    if name not in rules and name not in rt.store.get_meta("sizes") and name not in defined:
+    if name not in rules and name not in sizes and name not in defined:
         raise NotFoundError(f"no segment named {name!r}")
     source = "api" if name in defined else "config" if name in cfg_segments else "batch"
     rule = defined.get(name, {}).get("rule") or (
@@ -298,6 +304,7 @@ def segment_view(
 def segment_history(rt: Runtime, name: str, limit: int = 100) -> dict[str, Any]:
     """The batch computations of a segment (size, entered, exited per as-of) and its latest
     live changes, newest first."""
-    view = segment_view(rt, name)
-    runs = rt.store.get_meta("sizes").get(name, {}).get("runs", [])
+    sizes = rt.store.get_meta("sizes")
+    view = segment_view(rt, name, sizes=sizes)
+    runs = sizes.get(name, {}).get("runs", [])
     return {"segment": view["name"], "runs": runs, "changes": rt.store.history(name, limit)}
