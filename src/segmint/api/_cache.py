@@ -49,11 +49,7 @@ class TTLCache:
                 self._items.popitem(last=False)
         return value, False
 
-    def drop(self, prefix: str | None = None) -> None:
-        """Forget everything (or keys whose first part is ``prefix``)."""
+    def drop(self) -> None:
+        """Forget everything (an accepted event or a changed segment made it stale)."""
         with self._lock:
-            if prefix is None:
-                self._items.clear()
-            else:
-                for k in [k for k in self._items if isinstance(k, tuple) and k[0] == prefix]:
-                    del self._items[k]
+            self._items.clear()
