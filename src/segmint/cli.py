@@ -185,13 +185,21 @@ def quarantine(
     rule: Annotated[str | None, typer.Option(help="Only this rule.")] = None,
     source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
     limit: Annotated[int, typer.Option(help="Rows to show.")] = 20,
+    decrypt: Annotated[
+        bool,
+        typer.Option(help="Show encrypted values (PII, unparsable lines) in clear; needs the key."),
+    ] = False,
 ) -> None:
-    """Show quarantined rows: the rule, the message and the original row."""
+    """Show quarantined rows: the rule, the message and the original row.
+
+    Personal data in a row (and a whole line that could not be parsed, when its source maps
+    PII) is stored encrypted and shown as ``(encrypted)``; ``--decrypt`` shows it to a key holder.
+    """
     from segmint.ingest import quarantined
 
     cfg = _config(config)
     try:
-        rows = quarantined(cfg, rule=rule, source=source, limit=limit)
+        rows = quarantined(cfg, rule=rule, source=source, limit=limit, decrypt=decrypt)
     except SegmintError as exc:
         _fail(exc)
         return

@@ -42,6 +42,8 @@ class Plan:
     stored: list[str]  # typed columns in the warehouse table, in order
     dtypes: dict[str, str]  # stored column -> DuckDB type
     rules: list[str]  # every rule the query can report, for the report's zero rows
+    #: the source maps PII: a line that cannot be parsed is kept encrypted, as ``raw:line``
+    secret: bool = False
 
 
 def build_plan(
@@ -509,12 +511,18 @@ class _Builder:
         )
         if self.line_checked:  # an unreadable line: that is its only finding
             self.rules.insert(0, "json_malformed")
+            # the message never quotes the line: it may hold PII (the row keeps it, below)
             bad = (
                 "[struct_pack(rule := 'json_malformed', col := NULL::VARCHAR, "
-                "message := 'line is not a JSON object: ' || left(_text, 200))]"
+                "message := 'line is not a JSON object (' || length(_text) || ' characters; "
+                "the line is kept in the quarantine row)')]"
             )
             errors = f"CASE WHEN _malformed THEN {bad} ELSE {errors} END"
             warnings = f"CASE WHEN _malformed THEN [] ELSE {warnings} END"
+        malformed_raw = ""
+        if self.line_checked:
+            line = raw_line("_text", secret=bool(self.pii))
+            malformed_raw = f"WHEN _malformed THEN {line} "
         typed_sql = ", ".join(typed) if typed else "NULL AS _none"
         select = ", ".join(f"{e} AS {ident(n)}" for e, n, _ in finals)
         sql = (
@@ -522,7 +530,8 @@ class _Builder:
             f"typed AS (SELECT src.*, {typed_sql} FROM src {' '.join(joins)}),\n"
             f"checked AS (SELECT *, {errors} AS _errors, {warnings} AS _warnings FROM typed)\n"
             f"SELECT _rec, {select}, {key} AS {Col.ROW_KEY}, _errors, _warnings, "
-            f"CASE WHEN len(_errors) > 0 OR len(_warnings) > 0 THEN _raw_json END AS _raw "
+            f"CASE {malformed_raw}WHEN len(_errors) > 0 OR len(_warnings) > 0 THEN _raw_json "
+            f"END AS _raw "
             f"FROM checked"
         )
         return Plan(
@@ -530,6 +539,7 @@ class _Builder:
             stored=[n for _, n, _ in finals],
             dtypes={n: d for _, n, d in finals},
             rules=list(dict.fromkeys(self.rules)),
+            secret=bool(self.pii),
         )
 
     def _row_key(self, finals: list[tuple[str, str, str]]) -> str:
@@ -668,7 +678,18 @@ def custom_plan(
         f"[]::STRUCT(rule VARCHAR, col VARCHAR, message VARCHAR)[] AS _warnings, "
         f"CASE WHEN len(_errors) > 0 THEN _json END AS _raw FROM typed"
     )
-    return Plan(sql=sql, stored=stored, dtypes=dtypes, rules=rules)
+    return Plan(sql=sql, stored=stored, dtypes=dtypes, rules=rules, secret=bool(secret))
+
+
+def raw_line(expr: str, *, secret: bool) -> str:
+    """The quarantine row of a line that could not be parsed: ``{"line": ...}``.
+
+    A source that maps PII may have any of it on that line, and no column can be told apart
+    on a broken line, so the whole line is encrypted (``raw:line``); a key holder reads it back
+    with ``segmint quarantine --decrypt``.
+    """
+    value = f"segmint_encrypt({expr}, 'raw:line')" if secret else expr
+    return f"json_object('line', {value})"
 
 
 def _require_cipher(con: object, source: SourceConfig, columns: list[str]) -> None:

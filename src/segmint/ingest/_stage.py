@@ -15,7 +15,8 @@ from typing import Any
 
 from segmint.config import ProjectConfig, SourceConfig
 from segmint.errors import SchemaError, SourceError
-from segmint.ingest._plan import Plan, build_plan, custom_plan
+from segmint.ingest._plan import Plan, build_plan, custom_plan, raw_line
+from segmint.privacy._mask import display_row, mask_sql
 from segmint.schema import INPUT_TABLES, Col, T
 from segmint.sources import OpenedFile, open_file
 from segmint.sql import ident, lit
@@ -128,7 +129,7 @@ class FileLoader:
             opened = open_file(self.staging, path, source.format, source.csv, tag, materialize=True)
             plan = self._plan(source, opened)
             self._stage(opened, plan)
-            self._quarantine(source, opened, result)
+            self._quarantine(source, opened, plan, result)
             self._write(source, plan, result)
         except SourceError as exc:
             result.status = "empty" if "empty" in str(exc) or "no header" in str(exc) else "failed"
@@ -167,7 +168,9 @@ class FileLoader:
             raise SourceError(f"{opened.path}: cannot be read: {msg}") from None
 
     # -- quarantine ----------------------------------------------------------------------
-    def _quarantine(self, source: SourceConfig, opened: OpenedFile, result: FileResult) -> None:
+    def _quarantine(
+        self, source: SourceConfig, opened: OpenedFile, plan: Plan, result: FileResult
+    ) -> None:
         s = self.staging
         result.records = s.execute("SELECT count(*) FROM _stg").fetchone()[0]
         head = (
@@ -191,10 +194,11 @@ class FileLoader:
             malformed = s.execute(
                 f"SELECT count(DISTINCT line) FROM {opened.rejects_table}"
             ).fetchone()[0]
+            # the reader's message may quote the line: masked; the line itself is encrypted
             parts.append(
                 f"SELECT {head}, line AS record, 'csv_malformed', NULL, 'rejected', "
-                f"'line ' || line || ': ' || error_message, "
-                f"json_object('line', csv_line), {tail} FROM "
+                f"'line ' || line || ': ' || {mask_sql('error_message')}, "
+                f"{raw_line('csv_line', secret=plan.secret)}, {tail} FROM "
                 f"(SELECT DISTINCT ON (line) * FROM {opened.rejects_table})"
             )
         s.execute(f"CREATE OR REPLACE TEMP TABLE _q AS {' UNION ALL '.join(parts)}")
@@ -211,7 +215,7 @@ class FileLoader:
                 f"ORDER BY record LIMIT {EXAMPLES_PER_RULE}"
             ).fetchall()
             self.examples.setdefault((source.name, rule), []).extend(
-                {"file": Path(opened.path).name, "record": r, "message": m, "row": row}
+                {"file": Path(opened.path).name, "record": r, "message": m, "row": display_row(row)}
                 for r, m, row in rows
             )
         self.wh.ensure_table(T.QUARANTINE, QUARANTINE_SCHEMA)
