@@ -2,17 +2,18 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: install demo test test-fast lint format bench clean services
+.PHONY: install demo test test-fast lint format bench clean services constraints
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# constraints.txt pins every package to the versions tested together (make constraints rewrites it)
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev,postgres,redis,browser,lightgbm]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,postgres,redis,browser,lightgbm]'
 	rm -f $(VENV)/.installed-*
 	touch $@
 
@@ -37,6 +38,12 @@ format: install
 
 bench: install
 	$(BIN)/python bench/bench_ingest.py
+
+# Rewrites constraints.txt from the current venv: run after changing dependencies and testing them.
+constraints:
+	{ sed -n '/^#/p' constraints.txt; \
+	  $(BIN)/python -m pip freeze --exclude-editable | grep -E '^[A-Za-z0-9._-]+=='; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
 
 services: install
 	$(BIN)/python scripts/services.py
