@@ -194,6 +194,8 @@ def test_more_than_1000_events_is_422_and_applies_none(admin: httpx.Client) -> N
         pytest.param('"ts": "9999-12-31T23:59:59-23:59"', "ts", id="ts-past-year-9999"),
         pytest.param('"ts": "0001-01-01T00:00:00+23:59"', "ts", id="ts-before-year-1"),
         pytest.param(f'"price": {10**400}', "price", id="price-huge-int"),
+        # finite as a double, but it stopped the Redis worker (issue 15, defect 2)
+        pytest.param(f'"price": {10**300}', "price", id="price-1e300-int"),
         pytest.param(f'"quantity": {10**400}', "quantity", id="quantity-huge-int"),
     ],
 )

@@ -28,6 +28,9 @@ MAX_BATCH = 1_000
 #: how far ahead of the server's clock an event's time may be (clock skew)
 MAX_SKEW = timedelta(minutes=10)
 _EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+#: the largest price taken: sums of prices must stay exact in a double and fit every store
+#: (a JSON integer such as 10**300 once passed and stopped the Redis worker)
+PRICE_MAX = 1e12
 _ID = re.compile(r"^[A-Za-z0-9._:@\-]{1,128}$")
 _STRINGS = {
     "customer_id": 128,
@@ -62,7 +65,7 @@ EVENT_SCHEMA: dict[str, Any] = {
         **{
             name: {"type": "string", "maxLength": n, "minLength": 1} for name, n in _STRINGS.items()
         },
-        "price": {"type": "number", "minimum": 0},
+        "price": {"type": "number", "minimum": 0, "maximum": PRICE_MAX},
         "quantity": {"type": "integer", "minimum": -100_000, "maximum": 100_000},
         "country": {"type": "string", "description": "ISO 3166-1 alpha-2, e.g. DE"},
         "properties": {"type": "object", "description": "Anything else (8 KB at most)."},
@@ -119,6 +122,8 @@ def _number(name: str, value: Any, integer: bool) -> dict[str, str] | None:
         return _problem(name, "type", f"should be a whole number, got {value}")
     if name == "price" and value < 0:
         return _problem(name, "min", f"{value} is negative; a price is 0 or more")
+    if name == "price" and value > PRICE_MAX:
+        return _problem(name, "max", f"{value:.3g} is above {PRICE_MAX:.0e}, the largest price")
     if name == "quantity" and abs(value) > 100_000:
         return _problem(name, "range", f"{value} is outside -100000..100000")
     return None

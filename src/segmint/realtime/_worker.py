@@ -9,16 +9,21 @@ nothing is lost or counted twice.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from segmint.errors import StoreUnavailable
+from segmint.privacy._mask import mask_text
 from segmint.realtime._bus import Entry, StreamBus
-from segmint.realtime._events import from_wire
-from segmint.realtime._processor import Processor
+from segmint.realtime._events import from_wire, to_wire
+from segmint.realtime._processor import Outcome, Processor
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -90,14 +95,54 @@ class Worker:
                         "source": "stream",
                     }
                 )
+        outcomes = self._apply_events(events, bad)
         if bad:
             self.processor.store.dead_letter(bad)
             self.stats.dead += len(bad)
-        outcome = self.processor.apply(events)
         self.bus.ack([e.id for e in entries])
-        self.stats.applied += outcome.applied
-        self.stats.duplicates += outcome.duplicates
-        self.stats.changes += len(outcome.changes)
+        for outcome in outcomes:
+            self.stats.applied += outcome.applied
+            self.stats.duplicates += outcome.duplicates
+            self.stats.changes += len(outcome.changes)
+
+    def _apply_events(
+        self, events: list[dict[str, Any]], bad: list[dict[str, object]]
+    ) -> list[Outcome]:
+        """Apply a batch; if it fails for a reason other than a store outage, apply its events
+        one by one and dead-letter each that fails, with the reason, so one poison entry can
+        never stop the worker or hold back the entries behind it (a batch commits as one, so
+        nothing of the failed attempt was written)."""
+        try:
+            return [self.processor.apply(events)]
+        except StoreUnavailable:
+            raise
+        except Exception as exc:  # any failure of one event must not stop the worker
+            _log.warning("a batch of %d failed (%s): one by one", len(events), type(exc).__name__)
+        outcomes = []
+        for event in events:
+            try:
+                outcomes.append(self.processor.apply([event]))
+            except StoreUnavailable:
+                raise
+            except Exception as exc:
+                _log.warning(
+                    "event %s dead-lettered: %s", event.get("event_id"), type(exc).__name__
+                )
+                bad.append(
+                    {
+                        "event": to_wire(event),
+                        "errors": [
+                            {
+                                "field": "event",
+                                "rule": "apply",
+                                "message": f"could not be applied: {type(exc).__name__}: "
+                                f"{mask_text(str(exc)[:200])}",
+                            }
+                        ],
+                        "source": "stream",
+                    }
+                )
+        return outcomes
 
     def run(self, *, max_idle_rounds: int | None = None) -> WorkerStats:
         """Work until :meth:`stop` (or ``max_idle_rounds`` empty rounds in a row); a store
