@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from segmint.config import load_config
 from segmint.realtime import OnlineStore
 from tests.api.conftest import Api, uid
 
@@ -201,3 +202,62 @@ def test_a_rule_with_a_huge_number_is_answered_and_not_half_stored(api: Api) -> 
         client.delete(f"/v1/segments/{name}")
     assert r.status_code in (201, 422), r.text
     assert stored == (200 if r.status_code == 201 else 404)
+
+
+def _event(cid: str) -> dict[str, Any]:
+    return {"event_id": uid("ev"), "event_type": "page_view", "customer_id": cid}
+
+
+def test_a_cycle_is_refused_whole_and_never_stops_event_intake(admin: httpx.Client) -> None:
+    """Regression (issue 15, defect 1): a segment referring to itself, or a PUT closing a
+    cycle a -> b -> a, was answered 422 but stored anyway; from then on every event was
+    answered 422 and never applied. The graph a change would produce is checked before
+    anything is stored, and events keep being applied."""
+    a, b = _name(), _name()
+    selfish = admin.post("/v1/segments", json={"name": a, "rule": f'in_segment("{a}")'})
+    assert selfish.status_code == 422, selfish.text
+    assert "cycle" in selfish.json()["message"]
+    assert admin.get(f"/v1/segments/{a}").status_code == 404  # not stored
+    assert admin.post("/v1/segments", json={"name": a, "rule": "monetary > 0"}).status_code == 201
+    made = admin.post("/v1/segments", json={"name": b, "rule": f'in_segment("{a}")'})
+    assert made.status_code == 201, made.text
+    closing = admin.put(f"/v1/segments/{a}", json={"rule": f'in_segment("{b}")'})
+    assert closing.status_code == 422, closing.text
+    assert "cycle" in closing.json()["message"]
+    assert admin.get(f"/v1/segments/{a}").json()["rule"] == "monetary > 0"  # unchanged
+    out = admin.post("/v1/events", json={"events": [_event("C-cycle")]})
+    assert out.status_code == 200, out.text
+    assert out.json()["results"][0]["status"] == "accepted"
+    for name in (b, a):
+        assert admin.delete(f"/v1/segments/{name}").status_code == 204
+
+
+def test_a_stored_cycle_disables_its_segments_and_the_rest_keep_working(
+    api: Api, admin: httpx.Client, store: OnlineStore
+) -> None:
+    """A cycle already in the store (written by an older version) leaves those segments out
+    of the live rules with the reason; every other segment keeps working."""
+    from segmint.realtime._project import SEGMENTS, live_rules
+
+    a, b = _name(), _name()
+    store.put_meta(SEGMENTS, a, {"rule": f'in_segment("{b}")', "created_at": "2026-01-01"})
+    store.put_meta(SEGMENTS, b, {"rule": f'in_segment("{a}")', "created_at": "2026-01-01"})
+    try:
+        disabled: dict[str, str] = {}
+        rules = live_rules(load_config(api.project.config), store, disabled)
+        assert {a, b} <= set(disabled) and not {a, b} & set(rules.rules)
+        assert "cycle" in disabled[a]
+        out = admin.post("/v1/events", json={"events": [_event("C-stored-cycle")]})
+        assert out.json()["results"][0]["status"] == "accepted"
+    finally:
+        store.put_meta(SEGMENTS, a, None)
+        store.put_meta(SEGMENTS, b, None)
+
+
+@pytest.mark.parametrize("taken", ["rfm_champions", "behaviour_0"])
+def test_names_the_batch_path_gives_are_reserved(admin: httpx.Client, taken: str) -> None:
+    """Regression (issue 15, defect 7): an API segment could take the name of a batch
+    segment (a cluster's ``behaviour_0``, an RFM tier), rewriting its membership; now 409."""
+    r = admin.post("/v1/segments", json={"name": taken, "rule": "monetary > 0"})
+    assert r.status_code == 409, r.text
+    assert "batch" in r.json()["message"] or "clustering" in r.json()["message"]

@@ -8,6 +8,7 @@ worker sees them. Both are compiled by the same parser against the same catalogu
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from segmint.realtime._processor import Change, Processor, RuleSet
 from segmint.realtime._store import OnlineStore
 from segmint.segments.rules import Rule, compile_rule
 
+_log = logging.getLogger(__name__)
 SEGMENTS = "segments"
 _STATE = "state"
 
@@ -39,11 +41,21 @@ def _catalog(cfg: ProjectConfig, extra: set[str]) -> Any:
     return replace(cat, segments=(cat.segments or frozenset()) | frozenset(extra))
 
 
-def live_rules(cfg: ProjectConfig, store: OnlineStore | None = None) -> RuleSet:
-    """The project's rule segments and those defined over the API, compiled and ordered."""
-    from segmint.segments._run import _ordered
+def live_rules(
+    cfg: ProjectConfig,
+    store: OnlineStore | None = None,
+    disabled: dict[str, str] | None = None,
+) -> RuleSet:
+    """The project's rule segments and those defined over the API, compiled and ordered.
+
+    A stored definition can never stop event intake: one that no longer compiles (a feature
+    was removed) or that closes a cycle of ``in_segment`` references is left out, and named
+    with the reason in ``disabled`` (when given), while every other segment keeps working.
+    """
+    from segmint.segments._run import SegmentCycle, _ordered
 
     defined = store.get_meta(SEGMENTS) if store is not None else {}
+    off = disabled if disabled is not None else {}
     names = {s.name for s in cfg.segments} | set(defined)
     catalog = _catalog(cfg, names)
     rules: dict[str, Rule] = {}
@@ -52,9 +64,57 @@ def live_rules(cfg: ProjectConfig, store: OnlineStore | None = None) -> RuleSet:
     for name, rec in sorted(defined.items()):
         try:
             rules[name] = compile_rule(rec["rule"], catalog, name=name)
-        except RuleError:  # a rule that no longer compiles (a feature was removed) is skipped
-            continue
-    return RuleSet(_ordered(rules))
+        except RuleError as exc:
+            off[name] = str(exc)
+    while True:
+        try:
+            return RuleSet(_ordered(rules))
+        except SegmentCycle as exc:
+            api = [n for n in exc.names if n in defined]
+            if not api:  # a cycle within segmint.yaml is the project file's error
+                raise
+            for name in api:
+                off[name] = str(exc)
+                rules.pop(name, None)
+            _log.warning("segments disabled, %s", exc)
+
+
+def check_definitions(cfg: ProjectConfig, defined: dict[str, dict[str, Any]]) -> None:
+    """Raise RuleError or ConfigError unless every rule of segmint.yaml and ``defined`` (the
+    API's definitions as a change would leave them) compiles and the whole graph of
+    ``in_segment`` references has no cycle: checked before a change is stored."""
+    from segmint.segments._run import _ordered
+
+    names = {s.name for s in cfg.segments} | set(defined)
+    catalog = _catalog(cfg, names)
+    rules = {s.name: compile_rule(s.rule, catalog, name=s.name) for s in cfg.segments}
+    for name, rec in sorted(defined.items()):
+        rules[name] = compile_rule(rec["rule"], catalog, name=name)
+    _ordered(rules)
+
+
+def reserved_names(cfg: ProjectConfig, store: OnlineStore) -> set[str]:
+    """Names the batch path gives its segments (RFM tiers, clusters, predictive segments,
+    segmint.yaml's rules) and every segment it has published: not for the API to take."""
+    from segmint.segments._run import rfm_segment_names
+
+    defined = store.get_meta(SEGMENTS)
+    published = set(store.get_meta("sizes")) - set(defined)
+    return published | {s.name for s in cfg.segments} | set(rfm_segment_names(cfg))
+
+
+def _batch_owner(cfg: ProjectConfig, store: OnlineStore, name: str) -> str | None:
+    """Why ``name`` belongs to the batch path, or None."""
+    if name in {s.name for s in cfg.segments}:
+        return f"segment '{name}' is defined in segmint.yaml; edit it there"
+    for c in cfg.clusters:
+        if name.startswith(f"{c.name}_") and name[len(c.name) + 1 :].isdigit():
+            return f"'{name}' is the name of a segment of clustering '{c.name}'"
+    if name in {m.name for m in cfg.models}:
+        return f"'{name}' is the name of predictive model '{name}'s segment"
+    if name in reserved_names(cfg, store):
+        return f"'{name}' is the name of a segment the batch path publishes"
+    return None
 
 
 @dataclass
@@ -72,6 +132,8 @@ class Runtime:
     _rules_seen: float = 0.0
     _rules_version: int = -1
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    #: API-defined segments left out of the live rules, with the reason (see live_rules)
+    disabled: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def open(cls, cfg: ProjectConfig) -> Runtime:
@@ -91,7 +153,9 @@ class Runtime:
             self._rules_seen = now
             version = int(self.store.get_meta(_STATE).get(SEGMENTS, {}).get("version", 0))
             if force or version != self._rules_version:
-                self.processor.rules = live_rules(self.cfg, self.store)
+                disabled: dict[str, str] = {}
+                self.processor.rules = live_rules(self.cfg, self.store, disabled)
+                self.disabled = disabled
                 self._rules_version = version
         return self.processor.rules
 
@@ -137,21 +201,21 @@ class Runtime:
         when the name is taken, NotFoundError when replacing a segment that does not exist.
         """
         defined = self.defined()
-        if name in {s.name for s in self.cfg.segments}:
-            raise SegmentExists(f"segment '{name}' is defined in segmint.yaml; edit it there")
+        if name not in defined and (owner := _batch_owner(self.cfg, self.store, name)):
+            raise SegmentExists(owner)
         if replace and name not in defined:
             raise NotFoundError(f"no segment named '{name}' was defined over the API")
         if not replace and name in defined:
             raise SegmentExists(f"segment '{name}' exists; PUT /v1/segments/{name} replaces it")
-        names = {s.name for s in self.cfg.segments} | set(defined) | {name}
-        compile_rule(rule, _catalog(self.cfg, names), name=name)
         now = datetime.now(UTC).isoformat()
         created = defined.get(name, {}).get("created_at", now)
         record = {"rule": rule, "description": description, "created_at": created}
+        # the whole graph this change would leave, checked before anything is stored
+        check_definitions(self.cfg, {**defined, name: record})
         previous = defined.get(name)
         self.store.put_meta(SEGMENTS, name, {**record, "updated_at": now})
-        self._bump()
         try:
+            self._bump()
             return self.processor.recompute([name], self._everyone())
         except BaseException:
             self.store.put_meta(SEGMENTS, name, previous)  # never leave it half defined

@@ -132,6 +132,14 @@ def compile_segments(cfg: ProjectConfig, catalog: Catalog | None = None) -> dict
     return _ordered(rules)
 
 
+class SegmentCycle(ConfigError):
+    """Segments refer to each other (``in_segment``) in a cycle; ``names`` are its members."""
+
+    def __init__(self, ring: list[str]) -> None:
+        super().__init__(f"segments refer to each other in a cycle: {' -> '.join(ring)}")
+        self.names = ring[:-1]
+
+
 def _ordered(rules: dict[str, Rule]) -> dict[str, Rule]:
     out: dict[str, Rule] = {}
     state: dict[str, str] = {}
@@ -140,8 +148,8 @@ def _ordered(rules: dict[str, Rule]) -> dict[str, Rule]:
         if state.get(name) == "done":
             return
         if state.get(name) == "busy":
-            cycle = " -> ".join([*path[path.index(name) :], name])
-            raise ConfigError(f"segments refer to each other in a cycle: {cycle}")
+            ring = [*path[path.index(name) :], name]
+            raise SegmentCycle(ring)
         state[name] = "busy"
         for dep in sorted(rules[name].segments):
             if dep in rules:
