@@ -180,3 +180,19 @@ def test_any_text_parses_or_raises_a_rule_error(text: str) -> None:
         compile_rule(text)
     except RuleError as exc:
         assert exc.position is None or 0 <= exc.position <= len(text)
+
+
+@pytest.mark.parametrize("window", ["99999999999999d", "36501d", "5300w", "876001h"])
+def test_a_window_longer_than_100_years_is_a_syntax_error_naming_the_bound(window: str) -> None:
+    """Regression (issue 15, defect 8): ``count(purchase, 99999999999999d) > 0`` was stored,
+    then every ``segmint publish`` failed with OverflowError until it was deleted."""
+    with pytest.raises(RuleSyntaxError, match="at most 36,500d"):
+        parse(f"count(purchase, {window}) > 0")
+    parse("count(purchase, 36500d) > 0")
+
+
+def test_an_integer_beyond_64_bits_is_compared_as_a_number() -> None:
+    """A literal no 64-bit column holds is kept as a double, not an integer SQL refuses."""
+    rule = compile_rule(f"monetary > {2**70}", default_catalog())
+    assert rule.evaluate(Profile({"monetary": 1e30}))
+    assert not rule.evaluate(Profile({"monetary": 1e20}))

@@ -85,6 +85,12 @@ def tokenize(text: str) -> list[Token]:
         tok = _token(kind, raw, pos)
         if kind == "number" and not abs(tok.value) <= _LARGEST:  # type: ignore[arg-type]
             raise RuleSyntaxError(f"number {raw[:20]} is too large (at most 1e300)", text, pos)
+        if kind == "duration" and tok.value > MAX_WINDOW:  # type: ignore[operator]
+            raise RuleSyntaxError(
+                f"window {raw[:20]} is too long (at most {MAX_WINDOW // 86_400:,}d, 100 years)",
+                text,
+                pos,
+            )
         out.append(tok)
         pos = m.end()
     out.append(Token("end", "", len(text)))
@@ -93,13 +99,19 @@ def tokenize(text: str) -> list[Token]:
 
 #: the largest number a rule may write: beyond it floats become inf, which SQL cannot hold
 _LARGEST = 1e300
+#: the longest window, in seconds: a longer one reaches before year 1 and broke `publish`
+#: (OverflowError) after the rule had been stored
+MAX_WINDOW = 36_500 * 86_400
+_INT64 = 2**63 - 1
 
 
 def _token(kind: str, raw: str, pos: int) -> Token:
     if kind == "number":
         clean = raw.replace("_", "")
         is_int = re.fullmatch(r"\d+", clean) is not None
-        return Token("number", raw, pos, int(clean) if is_int else float(clean))
+        # an integer no 64-bit column holds is compared as a double, like any other number
+        value = int(clean) if is_int and int(clean) <= _INT64 else float(clean)
+        return Token("number", raw, pos, value)
     if kind == "duration":
         n = int(raw[:-1].replace("_", ""))
         return Token("duration", raw, pos, n * UNITS[raw[-1]])
