@@ -6,10 +6,14 @@ from pathlib import Path
 
 import duckdb
 import ibis
+import pytest
 
 from segmint.config import IdentityConfig, load_config
+from segmint.errors import NotFoundError
 from segmint.identity import RESOLVED_ID, resolve_identities, resolved
 from segmint.ingest import ingest
+from segmint.privacy import PiiCipher, load_master_key
+from segmint.profiles import customer_profile
 from segmint.schema import T
 from segmint.warehouse import IbisWarehouse, connect
 from tests.conftest import write
@@ -161,3 +165,51 @@ def test_rows_without_a_kept_id_are_resolved_through_identities(
         assert row["customer_id"] == "u3"
         resolve_identities(wh, IdentityConfig())
     assert _stamps(tmp_path)["9"] == "u3"
+
+
+SHARED_CRM = """\
+customer_id,email
+s1,noreply@example.com
+s2,noreply@example.com
+s3,noreply@example.com
+s4,noreply@example.com
+s5,own@example.com
+"""
+
+
+def test_a_shared_placeholder_email_is_no_phantom_customer(tmp_path: Path, pii_key: str) -> None:
+    """Regression (issue 14, defect 6): an e-mail shared by more accounts than the limit was
+    rightly not used for linking, but still became a customer ``email:<hash>`` with nothing
+    attached (one customer too many). Now it is no customer and is reported."""
+    write(tmp_path / "crm.csv", SHARED_CRM)
+    write(
+        tmp_path / "segmint.yaml",
+        "project: id\nwarehouse: duckdb:///w.duckdb\npii: [email]\n"
+        "identity: {max_accounts_per_identifier: 2}\n"
+        "sources:\n  - {name: crm, path: crm.csv, table: customers}\n",
+    )
+    cfg = load_config(tmp_path)
+    report = ingest(cfg)
+    with connect(cfg.warehouse, cfg.base_dir) as wh:
+        shared_hash = PiiCipher(load_master_key()).hash("noreply@example.com")
+        ids = wh.to_arrow(wh.table(T.IDENTITIES)).to_pylist()
+        customers = wh.to_arrow(wh.table(T.CUSTOMERS).select("customer_id")).to_pylist()
+        shared = wh.to_arrow(wh.table(T.SHARED_IDENTIFIERS)).to_pylist()
+    # five accounts, five customers; none keyed by an e-mail
+    assert sorted(c["customer_id"] for c in customers) == ["s1", "s2", "s3", "s4", "s5"]
+    assert report.identity.persons == 5
+    assert report.tables[T.CUSTOMERS] == 5
+    assert not any(i["identifier"] == shared_hash for i in ids)
+    assert {i["customer_id"] for i in ids} == {"s1", "s2", "s3", "s4", "s5"}
+    # the shared e-mail is reported (hashed, as stored) and kept where a look-up finds it
+    assert report.identity.noisy == [
+        {"identifier_type": "email", "identifier": shared_hash, "accounts": 4}
+    ]
+    assert shared == [{"identifier_type": "email", "identifier": shared_hash, "accounts": 4}]
+    # the own e-mail still links to its account
+    own = PiiCipher(load_master_key()).hash("own@example.com")
+    assert {i["customer_id"] for i in ids if i["identifier"] == own} == {"s5"}
+    # looking the shared e-mail up says why it finds no one, without quoting it
+    with pytest.raises(NotFoundError, match="shared by 4 accounts") as exc:
+        customer_profile(cfg, "NoReply@example.com")
+    assert "noreply" not in str(exc.value).lower()

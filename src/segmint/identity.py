@@ -8,7 +8,9 @@ browsed anonymously, are one person with three identifiers). Components are foun
 computes; rows themselves never leave the engine.
 
 An identifier linked to more accounts than ``identity.max_accounts_per_identifier`` (a shop's
-test address, a shared kiosk device) is not used to merge them, and is reported.
+test address, a shared kiosk device) is not used to merge them, and is reported. It is no
+person either: it is left out of ``identities`` (a row only it identifies belongs to nobody)
+and kept, with its number of accounts, in ``shared_identifiers`` so a look-up can say why.
 
 The canonical id of a person is, by ``identity.priority``, the smallest identifier of the
 first type the component has: a ``customer_id`` stays as the shop wrote it; other types are
@@ -58,6 +60,8 @@ _ID_SOURCES: dict[str, tuple[str, ...]] = {
 RESOLVED_ID = "_resolved_id"
 #: the tables :func:`resolved` reads, whose rows keep :data:`RESOLVED_ID`
 STAMPED = (T.EVENTS, T.ORDER_LINES, T.CUSTOMER_RECORDS)
+#: ``shared_identifiers``: how many accounts an identifier not used for linking is linked to
+ACCOUNTS = "accounts"
 #: the identifiers a row is resolved by, the first present one winning
 _ROW_KEYS = (Col.CUSTOMER_ID, Col.ANONYMOUS_ID, Col.DEVICE_ID)
 _TS = {
@@ -159,10 +163,14 @@ def resolve_identities(wh: IbisWarehouse, cfg: IdentityConfig) -> IdentityResult
         wh.drop("_id_nodes")
     result.identifiers = n = nodes.num_rows
     is_cust = np.asarray(pc.equal(nodes["t"], Col.CUSTOMER_ID).to_numpy(zero_copy_only=False))
-    src, dst = _drop_noisy(nodes, is_cust, src, dst, cfg.max_accounts_per_identifier, result)
+    src, dst, bad = _drop_noisy(nodes, is_cust, src, dst, cfg.max_accounts_per_identifier, result)
     result.edges = len(src)
     graph = coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(n, n))
-    result.persons, labels = connected_components(graph, directed=False)
+    persons, labels = connected_components(graph, directed=False)
+    # a shared identifier has no edge left, so it is a component of its own: no person
+    result.persons = persons - len(bad)
+    keep = np.ones(n, dtype=bool)
+    keep[bad] = False
     table = pa.table(
         {
             Col.IDENTIFIER_TYPE: nodes["t"],
@@ -171,14 +179,28 @@ def resolve_identities(wh: IbisWarehouse, cfg: IdentityConfig) -> IdentityResult
             Col.FIRST_SEEN: nodes["first_seen"],
             Col.LAST_SEEN: nodes["last_seen"],
         }
-    )
+    ).filter(pa.array(keep))
     _, counts = np.unique(labels[is_cust], return_counts=True)
     result.merged_accounts = int(counts[counts > 1].sum())
     wh.import_arrow("_identities_in", table)
     # rows first: should this stop half-way, the old identities still tell what changed
     _stamp_rows(wh, table)
     _replace(wh, T.IDENTITIES, "_identities_in")
+    _write_shared(wh, result.noisy)
     return result
+
+
+def _write_shared(wh: IbisWarehouse, noisy: list[dict[str, object]]) -> None:
+    """Replace ``shared_identifiers`` with this resolution's over-shared identifiers."""
+    shared = pa.table(
+        {
+            Col.IDENTIFIER_TYPE: pa.array([r["identifier_type"] for r in noisy], pa.string()),
+            Col.IDENTIFIER: pa.array([r["identifier"] for r in noisy], pa.string()),
+            ACCOUNTS: pa.array([r["accounts"] for r in noisy], pa.int64()),
+        }
+    )
+    wh.import_arrow("_shared_in", shared)
+    _replace(wh, T.SHARED_IDENTIFIERS, "_shared_in")
 
 
 def _drop_noisy(
@@ -188,8 +210,11 @@ def _drop_noisy(
     dst: np.ndarray,
     limit: int,
     result: IdentityResult,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Remove edges through identifiers linked to more than ``limit`` customer ids."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Remove edges through identifiers linked to more than ``limit`` customer ids.
+
+    Returns the edges left and the numbers of the identifiers removed.
+    """
     n = nodes.num_rows
     # (identifier, customer id) links: each edge with a customer id at one end
     a_cust, b_cust = is_cust[src], is_cust[dst]
@@ -200,7 +225,7 @@ def _drop_noisy(
     fan = np.bincount(links // n if n else links, minlength=n)
     bad = np.flatnonzero(fan > limit)
     if not len(bad):
-        return src, dst
+        return src, dst, bad
     noisy = [
         {"identifier_type": t, "identifier": v, "accounts": int(k)}
         for t, v, k in zip(
@@ -212,7 +237,7 @@ def _drop_noisy(
     ]
     result.noisy = sorted(noisy, key=lambda r: (r["identifier_type"], r["identifier"]))
     keep = ~(np.isin(src, bad) | np.isin(dst, bad))
-    return src[keep], dst[keep]
+    return src[keep], dst[keep], bad
 
 
 def _canonical_ids(nodes: pa.Table, labels: np.ndarray, priority: list[str]) -> pa.Array:
@@ -244,7 +269,8 @@ def _stamp_rows(wh: IbisWarehouse, identities: pa.Table) -> None:
     """Bring :data:`RESOLVED_ID` up to date on every stamped table, given the new identities.
 
     A row's canonical id is that of its first identifier present, in :data:`_ROW_KEYS` order
-    (every identifier of a row is in ``identities``, as a node of the graph).
+    (every identifier of a row is in ``identities``, as a node of the graph, unless it is
+    shared by too many accounts: a row only such an identifier names keeps no id).
     """
     tables = [t for t in STAMPED if wh.has_table(t) and _row_keys(wh, t)]
     if not tables:

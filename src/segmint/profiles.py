@@ -16,7 +16,7 @@ import ibis.expr.types as ir
 
 from segmint.config import ProjectConfig
 from segmint.errors import NotFoundError
-from segmint.identity import resolved
+from segmint.identity import ACCOUNTS, resolved
 from segmint.schema import Col, T
 from segmint.warehouse import IbisWarehouse, connect
 
@@ -236,6 +236,27 @@ def _show_pii(profile: dict[str, Any], cfg: ProjectConfig, reveal: bool) -> dict
     return out
 
 
+def _raise_not_found(
+    wh: IbisWarehouse, cfg: ProjectConfig, identifier: str, candidates: list[str]
+) -> None:
+    """No person has the identifier: say whether it is one shared by too many accounts.
+
+    A shared one is not quoted (it is mostly an e-mail or phone, PII).
+    """
+    if wh.has_table(T.SHARED_IDENTIFIERS):
+        shared = wh.table(T.SHARED_IDENTIFIERS)
+        rows = wh.to_arrow(shared.filter(shared[Col.IDENTIFIER].isin(candidates))).to_pylist()
+        if rows:
+            r = rows[0]
+            raise NotFoundError(
+                f"the {r[Col.IDENTIFIER_TYPE]} given is shared by {r[ACCOUNTS]} accounts "
+                f"(more than identity.max_accounts_per_identifier="
+                f"{cfg.identity.max_accounts_per_identifier}), so it is not linked to one "
+                "customer; look the customer up by another identifier"
+            )
+    raise NotFoundError(f"no customer has the identifier {identifier!r}")
+
+
 def customer_profile(
     cfg: ProjectConfig, identifier: str, *, reveal: bool = False
 ) -> dict[str, Any]:
@@ -255,7 +276,7 @@ def customer_profile(
             .distinct()
         )[Col.CUSTOMER_ID].to_pylist()
         if not hit:
-            raise NotFoundError(f"no customer has the identifier {identifier!r}")
+            _raise_not_found(wh, cfg, identifier, candidates)
         cid = hit[0]
         profile = wh.to_arrow(
             wh.table(T.CUSTOMERS).filter(ibis._[Col.CUSTOMER_ID] == cid)

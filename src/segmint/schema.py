@@ -100,6 +100,7 @@ class T:
     CUSTOMER_RECORDS = "customer_records"
     CUSTOMERS = "customers"
     IDENTITIES = "identities"
+    SHARED_IDENTIFIERS = "shared_identifiers"  # not linked: more accounts than the limit
     EVENTS = "events"
     ORDERS = "orders"
     ORDER_RECORDS = "order_records"
