@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import UTC, datetime
 from importlib import resources
@@ -15,6 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from segmint._tables import print_table
 from segmint.config import DEFAULT_FILE, ProjectConfig, load_config
 from segmint.errors import NotFoundError, SegmintError
 
@@ -43,8 +45,9 @@ segments_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(segments_app, name="segments")
-# piped output (CI logs, `| less`) gets room for the report tables instead of 80 columns
-console = Console(width=None if sys.stdout.isatty() else 120)
+# piped output (CI logs, `| less`) gets room for the report tables instead of 80 columns, unless
+# COLUMNS says how wide to print; tables too wide even so are printed in parts (segmint._tables)
+console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 120)
 err = Console(stderr=True)
 
 ConfigOpt = Annotated[
@@ -155,7 +158,7 @@ def rules() -> None:
         table.add_column(col)
     for kind, (action, meaning) in RULES.items():
         table.add_row(kind, action, meaning)
-    console.print(table)
+    print_table(console, table)
 
 
 @app.command()
@@ -176,7 +179,7 @@ def tables(config: ConfigOpt = None) -> None:
         table.add_column("rows", justify="right")
         for name in sorted(wh.list_tables()):
             table.add_row(name, f"{wh.count(name):,}")
-    console.print(table)
+    print_table(console, table)
 
 
 @app.command()
@@ -216,7 +219,7 @@ def quarantine(
             escape(r["message"] or ""),
             escape(_row_text(r["row"])),
         )
-    console.print(table)
+    print_table(console, table)
 
 
 def _row_text(row: str | None) -> str:
@@ -262,7 +265,7 @@ def customers(ctx: typer.Context, config: ConfigOpt = None) -> None:
             f"{r['orders']:,}",
             f"{r['revenue']:,.2f}",
         )
-    console.print(table)
+    print_table(console, table)
     if s["top"]:
         top = Table(title="Top customers by net revenue")
         for col in ("customer_id", "country", "orders", "returns", "net revenue", "last order"):
@@ -276,7 +279,7 @@ def customers(ctx: typer.Context, config: ConfigOpt = None) -> None:
                 f"{r['revenue']:,.2f}",
                 str(r["last_order_at"]),
             )
-        console.print(top)
+        print_table(console, top)
 
 
 @customers_app.command("show")
@@ -365,7 +368,7 @@ def generate(
     table.add_column("rows", justify="right")
     for kind, n in shop.counts.items():
         table.add_row(kind, f"{n:,}")
-    console.print(table)
+    print_table(console, table)
     console.print(f"project file: {shop.config_path}; next: segmint ingest -c {shop.config_path}")
 
 
@@ -448,7 +451,7 @@ def features_list(
     if group in (None, "custom"):
         for f in custom:
             table.add_row(f.name, "custom", "expr", escape(f.description or f.expr))
-    console.print(table)
+    print_table(console, table)
 
 
 @app.command()
@@ -538,7 +541,7 @@ def _print_clustering(c: Any) -> None:
             f"{c.sizes.get(p.id, 0):,}",
             escape(", ".join(p.top[:3])),
         )
-    console.print(table)
+    print_table(console, table)
     if c.note:
         console.print(f"[yellow]note:[/] {escape(c.note)}")
 
@@ -577,7 +580,7 @@ def _print_segment_run(run: Any, wh: Any) -> None:
             f"{ch.exited:,}",
             escape(d.get("description") or d.get("definition") or ""),
         )
-    console.print(table)
+    print_table(console, table)
 
 
 @segments_app.command("list")
@@ -607,7 +610,7 @@ def segments_list(config: ConfigOpt = None) -> None:
             str(run["as_of"]) if run else "not computed yet",
             escape(seg.rule if seg else ""),
         )
-    console.print(table)
+    print_table(console, table)
 
 
 @segments_app.command("show")
@@ -645,14 +648,14 @@ def segments_show(
         table.add_column(col, justify="left" if col == "as of" else "right")
     for r in history:
         table.add_row(str(r["as_of"]), f"{r['members']:,}", f"{r['entered']:,}", f"{r['exited']:,}")
-    console.print(table)
+    print_table(console, table)
     members = Table(title=f"Members (first {limit})")
     for col in ("customer_id", "entered at", "score"):
         members.add_column(col)
     for r in sample:
         score = "" if r["score"] is None else f"{r['score']:.3g}"
         members.add_row(escape(r["customer_id"]), str(r["entered_at"]), score)
-    console.print(members)
+    print_table(console, members)
 
 
 @segments_app.command("export")
@@ -767,7 +770,7 @@ def _print_model(meta: dict[str, Any]) -> None:
         table.add_row(
             *[("" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)) for v in row]
         )
-    console.print(table)
+    print_table(console, table)
     per = Table(title="Per class")
     for col in ("class", "precision", "recall", "F1", "rows"):
         per.add_column(col, justify="left" if col == "class" else "right")
@@ -779,7 +782,7 @@ def _print_model(meta: dict[str, Any]) -> None:
             f"{v['f1']:.3f}",
             f"{v['support']:,}",
         )
-    console.print(per)
+    print_table(console, per)
     if meta.get("by_history"):
         hist = Table(title="By history (orders + sessions in the 90 days before T)")
         for col in ("history", "rows", "ROC-AUC", "F1", "fallback ROC-AUC"):
@@ -793,7 +796,7 @@ def _print_model(meta: dict[str, Any]) -> None:
                 _f(m.get("f1")),
                 _f(f.get("roc_auc")),
             )
-        console.print(hist)
+        print_table(console, hist)
     fb = meta.get("fallback")
     if fb:
         v = fb.get("validation") or {}
@@ -843,7 +846,7 @@ def models_list(config: ConfigOpt = None) -> None:
         table.add_row(
             escape(name), "0", "not trained (segmint train " + name + ")", "-", "", "", ""
         )
-    console.print(table)
+    print_table(console, table)
 
 
 @models_app.command("show")

@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from segmint._tables import print_table
 from segmint.errors import SegmintError
 
 recommend_app = typer.Typer(
@@ -64,7 +65,7 @@ def print_evaluation(ev: Any) -> None:
             f"{row['fit_seconds']:.1f}",
         )
     out = _cli().console
-    out.print(table)
+    print_table(out, table)
     if ev.cold_users:
         out.print(
             f"{ev.cold_users:,} test customers have no training history; they are answered "
@@ -254,7 +255,7 @@ def show_cmd(
             escape(str(r.reason)),
             str(r.strategy),
         )
-    cli.console.print(table)
+    print_table(cli.console, table)
     missing = sorted(set(map(str, customers)) - set(recs["customer_id"].astype(str)))
     if missing:
         cli.console.print(f"nothing to recommend to {', '.join(missing)} under the rules")

@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from segmint._tables import print_table
 from segmint.errors import SegmintError
 
 _Config = Annotated[Path | None, typer.Option("--config", "-c", help="Project file.")]
@@ -174,7 +175,7 @@ def keys_list(
             k.created_at[:19],
             (k.revoked_at or "")[:19],
         )
-    cli.console.print(table)
+    print_table(cli.console, table)
 
 
 def keys_revoke(

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from segmint._tables import print_table
 from segmint.ingest import IngestReport
 from segmint.report._charts import bar_chart_svg
 from segmint.schema import RULES
@@ -147,7 +148,7 @@ def print_report(report: IngestReport, console: Console | None = None) -> None:
             f"{f.nullified:,}",
             style=style,
         )
-    console.print(files)
+    print_table(console, files)
     for f in report.failed:
         console.print(f"[red]✗[/] {escape(f.source)}: {escape(f.message)}")
     for f in report.files:
@@ -161,7 +162,7 @@ def print_report(report: IngestReport, console: Console | None = None) -> None:
             ex = info["examples"][0]["message"] if info["examples"] else ""
             rules.add_row(escape(src), rule, info["action"], f"{info['rows']:,}", escape(ex))
     if rules.row_count:
-        console.print(rules)
+        print_table(console, rules)
     else:
         console.print("[green]No row was set aside and no value removed.[/]")
     t = data["totals"]
@@ -171,3 +172,29 @@ def print_report(report: IngestReport, console: Console | None = None) -> None:
         f"+ {t['rejected']:,} quarantined {mark}   ({t['nullified']:,} rows kept with a value "
         f"removed)"
     )
+    _print_identity(data["identity"], console)
+
+
+def _print_identity(identity: dict[str, Any], console: Console) -> None:
+    """Identity counts, and the identifiers not used for linking (as stored: PII hashed)."""
+    console.print(
+        f"identities: {identity['identifiers']:,} identifiers, {identity['persons']:,} "
+        f"customers; {identity['merged_accounts']:,} accounts share a customer with another"
+    )
+    if not identity["noisy"]:
+        return
+    shared = Table(
+        title="Identifiers not used for linking (shared by too many accounts; not customers)",
+        title_justify="left",
+    )
+    shared.add_column("type")
+    shared.add_column("identifier (hashed if PII)", overflow="fold")
+    shared.add_column("accounts", justify="right")
+    for n in identity["noisy"]:
+        value = str(n["identifier"])  # as stored: an e-mail or phone is its keyed hash
+        shared.add_row(
+            escape(str(n["identifier_type"])),
+            escape(value if len(value) <= 20 else value[:16] + "…"),
+            f"{n['accounts']:,}",
+        )
+    print_table(console, shared)
