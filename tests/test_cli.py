@@ -353,7 +353,7 @@ def test_quarantine_shows_rows_and_filters_them(shop: Shop) -> None:
     assert len(shown("--limit", "1")) == 1
     detail = flat(segmint("quarantine", "-c", shop.config, "--rule", "age_range").output)
     assert "age=-4 is outside 0..120" in detail and "customer_id=c4" in detail
-    assert "email=v1:" in detail
+    assert "email=(encrypted)" in detail and "v1:" not in detail  # masked for display
 
 
 def test_customers_summary(shop: Shop) -> None:

@@ -500,6 +500,12 @@ class ServeConfig(_Strict):
         7.0, gt=0, le=365, description="How long an event_id is remembered against retries."
     )
     auth: bool = Field(True, description="Require API keys (turn off only on a laptop).")
+    max_body_bytes: int = Field(
+        4_000_000,
+        ge=1_000,
+        le=1_000_000_000,
+        description="The largest request body taken; a larger one is answered 413.",
+    )
     webhooks: list[WebhookConfig] = Field(default_factory=list)
 
     @field_validator("online_store")

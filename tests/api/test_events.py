@@ -4,6 +4,7 @@ retries that are not counted twice, and bodies that are not events at all."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -252,3 +253,47 @@ def test_admins_read_the_dead_letters_over_the_api(admin: httpx.Client) -> None:
     ]
     assert kept and kept[0]["errors"][0]["rule"] == "one_of"
     assert admin.get("/v1/webhooks/deliveries").status_code == 200
+
+
+def test_a_body_over_the_limit_is_413_and_nothing_is_kept(api: Api, store: OnlineStore) -> None:
+    """Regression (issue 15, defect 10): a 100 MB POST /v1/events was accepted and its
+    rejected items stored whole as dead letters. A body over serve.max_body_bytes is 413,
+    declared or streamed in chunks, and the dead letters do not grow."""
+    before = len(store.dead_letters(10_000))
+    junk = {"event_id": "x", "event_type": "nope", "properties": {"pad": "y" * 7_000}}
+    body = json.dumps({"events": [junk] * 1_000}).encode()  # ~7 MB of rejected items
+    with api.client("writer") as client:
+        r = client.post("/v1/events", content=body)
+        assert r.status_code == 413, r.text[:200]
+        assert r.json()["error"] == "too_large"
+
+    def chunks() -> Iterator[bytes]:
+        for i in range(0, len(body), 65_536):
+            yield body[i : i + 65_536]
+
+    with api.client("writer") as client:
+        r = client.post("/v1/events", content=chunks())
+        assert r.status_code == 413
+    assert len(store.dead_letters(10_000)) == before
+
+
+@pytest.mark.parametrize("depth", [100_000, 5_000])
+def test_deeply_nested_json_is_400_not_a_server_error(api: Api, depth: int) -> None:
+    """Regression (issue 15, defect 9): ``events`` 100,000 deep or ``properties`` 5,000 deep
+    exhausted the recursion: a 500."""
+    inner = "[" * depth + "]" * depth
+    body = (
+        f'{{"events": {inner}}}'
+        if depth > 10_000
+        else (
+            '{"event_id": "d", "event_type": "page_view", "customer_id": "C1", "properties": '
+            + '{"a": ' * depth
+            + "1"
+            + "}" * depth
+            + "}"
+        )
+    )
+    with api.client("writer") as client:
+        r = client.post("/v1/events", content=body.encode())
+    assert r.status_code == 400, r.text[:200]
+    assert r.json()["error"] == "too_deep"

@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from segmint.api._cache import TTLCache
 from segmint.api._keys import SCOPES, ApiKey, check_token
+from segmint.api._limits import BodyLimitMiddleware
 from segmint.api._metrics import Metrics, MetricsMiddleware
 from segmint.config import ProjectConfig
 from segmint.errors import (
@@ -132,6 +133,7 @@ def create_app(cfg: ProjectConfig, runtime: Runtime | None = None) -> FastAPI:
         responses={
             401: {"model": _error_model(), "description": "No or a bad API key"},
             403: {"model": _error_model(), "description": "The key lacks the scope"},
+            413: {"model": _error_model(), "description": "The body is over serve.max_body_bytes"},
             422: {"model": _error_model(), "description": "The request breaks a rule"},
             503: {"model": _error_model(), "description": "A store is down"},
         },
@@ -149,6 +151,7 @@ def create_app(cfg: ProjectConfig, runtime: Runtime | None = None) -> FastAPI:
             allow_headers=["Authorization", "X-API-Key", "Content-Type"],
         )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(BodyLimitMiddleware, limit=cfg.serve.max_body_bytes)
     return app
 
 
@@ -199,6 +202,11 @@ def _handlers(app: FastAPI, metrics: Metrics) -> None:
     async def http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
         return error_response(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(RecursionError)
+    async def too_deep(request: Request, exc: RecursionError) -> JSONResponse:
+        # only input nests deep enough for this (JSON bodies, rules): the client's mistake
+        return error_response(400, "too_deep", "the request nests too deep to read")
 
     @app.exception_handler(Exception)
     async def crash(request: Request, exc: Exception) -> JSONResponse:

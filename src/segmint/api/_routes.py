@@ -98,6 +98,8 @@ async def post_events(
         body = json.loads(await request.body())
     except (ValueError, UnicodeDecodeError):
         return error_response(400, "bad_json", "the body is not JSON")
+    except RecursionError:
+        return error_response(400, "too_deep", "the body nests too deep to read")
     if isinstance(body, dict) and "events" in body:
         extra = sorted(set(body) - {"events"})
         if extra:

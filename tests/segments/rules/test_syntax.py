@@ -196,3 +196,27 @@ def test_an_integer_beyond_64_bits_is_compared_as_a_number() -> None:
     rule = compile_rule(f"monetary > {2**70}", default_catalog())
     assert rule.evaluate(Profile({"monetary": 1e30}))
     assert not rule.evaluate(Profile({"monetary": 1e20}))
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "(" * 150 + "monetary > 1" + ")" * 150,
+        "not " * 900 + "monetary > 1",
+        "monetary > " + "-" * 1900 + "1",
+        "monetary > " + "- " * 1900 + "1",
+        "monetary > 1 and " * 2000 + "monetary > 1",
+    ],
+    ids=["parens", "nots", "minus", "spaced-minus", "too-long"],
+)
+def test_deep_or_huge_rules_are_syntax_errors_not_recursion(rule: str) -> None:
+    """Regression (issue 15, defect 9): 150 parentheses, 900 ``not``s or 1,900 unary minus
+    signs exhausted the recursion (a 500 over the API); now a syntax error with the bound."""
+    with pytest.raises(RuleSyntaxError, match="nest more than 40 deep|at most 10,000"):
+        parse(rule)
+
+
+def test_nesting_within_the_bound_still_parses() -> None:
+    parse("(" * 40 + "monetary > 1" + ")" * 40)
+    parse("not " * 40 + "monetary > 1")
+    parse("monetary - -1 > 0 and (a - b) - (c - d) > 0")

@@ -208,12 +208,44 @@ def _describe(tok: Token) -> str:
     return repr(tok.text)
 
 
+#: bounds that keep recursive descent (and every later walk of the tree) far from Python's
+#: recursion limit: 150 parentheses, 900 ``not``s or 1,900 unary minus signs were a 500
+MAX_RULE_CHARS = 10_000
+MAX_NESTING = 40
+
+
+def _check_nesting(tokens: list[Token], text: str) -> None:
+    """Raise RuleSyntaxError where parentheses or a run of prefix operators nest too deep."""
+    depth = run = 0
+    for prev, tok in zip([None, *tokens], tokens, strict=False):
+        if tok.kind == "op" and tok.text in ("(", "["):
+            depth += 1
+        elif tok.kind == "op" and tok.text in (")", "]"):
+            depth -= 1
+        prefix = (tok.kind == "keyword" and tok.text == "not") or (
+            tok.kind == "op"
+            and tok.text in ("-", "+")
+            and (prev is None or prev.kind in ("op", "keyword") and prev.text not in (")", "]"))
+        )
+        run = run + 1 if prefix else 0
+        if depth > MAX_NESTING or run > MAX_NESTING:
+            what = "parentheses" if depth > MAX_NESTING else "prefix operators (not, -)"
+            raise RuleSyntaxError(
+                f"{what} nest more than {MAX_NESTING} deep; simplify the rule", text, tok.pos
+            )
+
+
 class Parser:
     """Recursive descent over :func:`tokenize`'s tokens."""
 
     def __init__(self, text: str) -> None:
+        if len(text) > MAX_RULE_CHARS:
+            raise RuleSyntaxError(
+                f"the rule is {len(text):,} characters; at most {MAX_RULE_CHARS:,}", text, 0
+            )
         self.text = text
         self.tokens = tokenize(text)
+        _check_nesting(self.tokens, text)
         self.i = 0
 
     @property
