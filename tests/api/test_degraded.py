@@ -127,6 +127,11 @@ def test_store_down_degrades_and_recovers(
     posted = httpx.post(f"{base}/v1/events", json=event, headers=h)
     assert posted.status_code == 503 and posted.json()["error"] == "unavailable"
     assert httpx.get(f"{base}/healthz").status_code == 200  # the process never went down
+    # regression (issue 15, defect 11): bodies named the Redis URL and its prefix, readyz too
+    for body in (never.text, ready.text, posted.text):
+        assert "redis://" not in body and "127.0.0.1" not in body and "prefix" not in body
+    assert len(never.json()["request_id"]) == 16  # the id the detail is logged under
+    assert ready.json()["checks"]["online_store"] == "down"
 
     restarted = _redis(rport)
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -175,6 +176,12 @@ def _handlers(app: FastAPI, metrics: Metrics) -> None:
                 if isinstance(exc, StoreUnavailable):
                     metrics.store_errors.inc()
                 extra = {"column": exc.column} if isinstance(exc, RuleError) else {}
+                if isinstance(exc, Transient):
+                    # a store's message names files and URLs: logged, not answered
+                    rid = uuid.uuid4().hex[:16]
+                    log.warning("request %s: %s: %s", rid, type(exc).__name__, exc)
+                    message = "a store is unavailable; retry shortly"
+                    return error_response(status, code, message, request_id=rid)
                 return error_response(status, code, str(exc), **extra)
         return error_response(400, "bad_request", str(exc))
 

@@ -20,6 +20,9 @@ class ErrorBody(BaseModel):
     message: str
     problems: list[Problem] = Field(default_factory=list)
     column: int | None = Field(None, description="For a rule: the 1-based column at fault.")
+    request_id: str | None = Field(
+        None, description="For a store outage: the id its detail is logged under."
+    )
 
 
 class EventResult(BaseModel):

@@ -55,6 +55,11 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
+#: how long a statement waits on another writer's lock before the store is unavailable
+#: (a 503 after about a second, not a request hung for 30 s)
+_BUSY_TIMEOUT = 1.0
+
+
 class SQLiteStore:
     """The online store in one SQLite file (``sqlite:///path`` or ``sqlite:///:memory:``)."""
 
@@ -70,7 +75,7 @@ class SQLiteStore:
     def _open(self) -> sqlite3.Connection:
         try:
             con = sqlite3.connect(
-                self.path, timeout=30, isolation_level=None, check_same_thread=False
+                self.path, timeout=_BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
             )
             con.execute("PRAGMA journal_mode=WAL")
             con.execute("PRAGMA synchronous=NORMAL")
