@@ -202,3 +202,13 @@ def test_no_cors_headers_without_cors_origins(api: Api) -> None:
     """By default (no serve.cors_origins) no origin is allowed, not even the shop's."""
     with api.client(None) as client:
         assert "access-control-allow-origin" not in _preflight(client, ORIGIN).headers
+
+
+def test_a_405_names_the_allowed_methods(api: Api) -> None:
+    """Regression (issue 15, defect 14): 405 answers lacked the ``Allow`` header HTTP
+    requires."""
+    with api.client("admin") as client:
+        r = client.patch("/v1/segments")
+    assert r.status_code == 405
+    assert set(r.headers["allow"].replace(" ", "").split(",")) == {"GET", "POST"}
+    assert r.json()["error"] == "method_not_allowed"

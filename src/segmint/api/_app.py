@@ -156,6 +156,26 @@ def create_app(cfg: ProjectConfig, runtime: Runtime | None = None) -> FastAPI:
     return app
 
 
+def _allowed(request: Request) -> list[str]:
+    """Every method some route serves at the request's path."""
+    from starlette.routing import Match
+
+    def walk(routes: Any) -> Any:
+        for route in routes:
+            included = getattr(route, "original_router", None)  # FastAPI's included router
+            inner = getattr(included or route, "routes", None)
+            if inner is not None and getattr(route, "methods", None) is None:
+                yield from walk(inner)  # an included router
+            else:
+                yield route
+
+    methods: set[str] = set()
+    for route in walk(request.app.routes):
+        if route.matches(request.scope)[0] != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
 def _error_model() -> Any:
     from segmint.api._models import ErrorBody
 
@@ -208,7 +228,11 @@ def _handlers(app: FastAPI, metrics: Metrics) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
-        return error_response(exc.status_code, code, str(exc.detail))
+        response = error_response(exc.status_code, code, str(exc.detail))
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:  # Starlette names only the first route's methods
+            response.headers["Allow"] = ", ".join(_allowed(request))
+        return response
 
     @app.exception_handler(RecursionError)
     async def too_deep(request: Request, exc: RecursionError) -> JSONResponse:
