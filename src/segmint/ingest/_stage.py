@@ -18,7 +18,7 @@ from segmint.errors import SchemaError, SourceError
 from segmint.ingest._plan import Plan, build_plan, custom_plan, raw_line
 from segmint.privacy._mask import display_row, mask_sql
 from segmint.schema import INPUT_TABLES, Col, T
-from segmint.sources import OpenedFile, open_file
+from segmint.sources import OpenedFile, error_reason, open_file
 from segmint.sql import ident, lit
 from segmint.warehouse import IbisWarehouse
 
@@ -160,7 +160,7 @@ class FileLoader:
         try:
             self.staging.execute(f"CREATE OR REPLACE TEMP TABLE _stg AS {plan.sql}")
         except Exception as exc:  # an {expr: ...} mapping or an unreadable line
-            msg = str(exc).strip().splitlines()[0]
+            msg = error_reason(exc)
             if "Binder Error" in msg or "Parser Error" in msg or "Catalog Error" in msg:
                 raise SchemaError(
                     f"{opened.path}: a column expression does not run: {msg}"

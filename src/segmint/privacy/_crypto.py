@@ -143,7 +143,9 @@ class PiiCipher:
         )
 
     def hash_array(self, values: pa.Array) -> pa.Array:
-        return pa.array([None if v is None else self.hash(v) for v in values.to_pylist()])
+        return pa.array(
+            [None if v is None else self.hash(v) for v in values.to_pylist()], type=pa.string()
+        )
 
     def register(self, con: Any) -> None:
         """Register ``segmint_encrypt(value, column)`` and ``segmint_hmac(value)`` in DuckDB."""

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
-from segmint.sources._files import OpenedFile, detect_format, expand, open_file, sha256
+from segmint.sources._files import (
+    OpenedFile,
+    detect_format,
+    error_reason,
+    expand,
+    open_file,
+    sha256,
+)
 
-__all__ = ["OpenedFile", "detect_format", "expand", "open_file", "sha256"]
+__all__ = ["OpenedFile", "detect_format", "error_reason", "expand", "open_file", "sha256"]

@@ -252,5 +252,21 @@ def _json_key(name: str) -> str:
     return '"' + name.replace('"', '\\"') + '"'
 
 
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+def error_reason(exc: BaseException) -> str:
+    """A one-line reason for ``exc`` that is never empty.
+
+    DuckDB sometimes raises with a bare prefix (``Invalid Input Error: ``) and no detail; the
+    exception type and the next non-blank line of the message are given instead.
+    """
+    name = type(exc).__name__
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    if not lines:
+        return f"{name} (the reader gave no detail)"
+    first = lines[0].rstrip(":").strip()
+    if first != lines[0]:  # a bare "Invalid Input Error:" prefix
+        detail = lines[1] if len(lines) > 1 else "the reader gave no detail"
+        return f"{first} ({name}): {detail}"
+    return first
+
+
+_first_line = error_reason

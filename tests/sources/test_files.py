@@ -1,0 +1,54 @@
+"""Reading source files as they come from shops: encodings, broken quoting, odd contents."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from segmint.config import load_config
+from segmint.ingest import IngestReport, ingest
+from segmint.sources import error_reason
+
+HEAD = "project: t\nwarehouse: duckdb:///.segmint/w.duckdb\ntimezone: UTC\n"
+CUSTOMERS = "customer_id,email,country\nc1,ann@example.com,FR\nc2,bob@example.com,DE\n"
+
+
+def project(tmp_path: Path, body: str) -> None:
+    (tmp_path / "segmint.yaml").write_text(HEAD + textwrap.dedent(body))
+
+
+def crm(tmp_path: Path, content: bytes, extra: str = "", pii: bool = False) -> IngestReport:
+    (tmp_path / "c.csv").write_bytes(content)
+    head = "pii: [email]\n" if pii else ""
+    project(tmp_path, f"{head}sources:\n  - {{name: crm, path: c.csv, table: customers{extra}}}\n")
+    return ingest(load_config(tmp_path))
+
+
+def query(tmp_path: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(tmp_path / ".segmint" / "w.duckdb"), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_an_all_empty_pii_column_loads(tmp_path: Path, pii_key: str) -> None:
+    """Issue 14 defect 3: a PII column empty in every row failed the file with an empty reason."""
+    report = crm(tmp_path, b"customer_id,email,country\nc1,,FR\nc2,,DE\n", pii=True)
+    (f,) = report.files
+    assert (f.status, f.loaded) == ("loaded", 2), f.message
+    assert query(tmp_path, "SELECT count(*) FROM customers WHERE email_hash IS NULL") == [(2,)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", "Exception (the reader gave no detail)"),
+        ("Invalid Input Error: ", "Invalid Input Error (Exception): the reader gave no detail"),
+        ("Invalid Input Error:\nline 3 is bad", "Invalid Input Error (Exception): line 3 is bad"),
+        ("Conversion Error: bad\nmore", "Conversion Error: bad"),
+    ],
+)
+def test_an_error_reason_is_never_empty(text: str, expected: str) -> None:
+    """Issue 14 defect 3: "cannot be read: Invalid Input Error: " ended with no reason."""
+    assert error_reason(Exception(text)) == expected
