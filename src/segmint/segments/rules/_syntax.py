@@ -225,7 +225,7 @@ def _check_nesting(tokens: list[Token], text: str) -> None:
         prefix = (tok.kind == "keyword" and tok.text == "not") or (
             tok.kind == "op"
             and tok.text in ("-", "+")
-            and (prev is None or prev.kind in ("op", "keyword") and prev.text not in (")", "]"))
+            and (prev is None or (prev.kind in ("op", "keyword") and prev.text not in (")", "]")))
         )
         run = run + 1 if prefix else 0
         if depth > MAX_NESTING or run > MAX_NESTING:
