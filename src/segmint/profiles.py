@@ -17,6 +17,7 @@ import ibis.expr.types as ir
 from segmint.config import ProjectConfig
 from segmint.errors import NotFoundError
 from segmint.identity import ACCOUNTS, resolved
+from segmint.revenue import order_net_value
 from segmint.schema import Col, T
 from segmint.warehouse import IbisWarehouse, connect
 
@@ -72,8 +73,8 @@ def _orders(wh: IbisWarehouse) -> ir.Table | None:
     o = o.inner_join(ids, o[Col.CUSTOMER_ID] == ids[Col.IDENTIFIER]).select(
         customer_id=ids[Col.CUSTOMER_ID],
         ts=o[Col.TS],
-        revenue=o.revenue,
-        is_return=o.is_return,
+        revenue=order_net_value(o),
+        is_return=o.is_return.fill_null(False),
         country=o[Col.COUNTRY],
     )
     bought = ~o.is_return
@@ -106,8 +107,12 @@ def build_profiles(wh: IbisWarehouse) -> int:
     if not wh.has_table(T.IDENTITIES):
         return 0
     ids = wh.table(T.IDENTITIES)
+    account = ids[Col.IDENTIFIER_TYPE] == Col.CUSTOMER_ID
     base = ids.group_by(Col.CUSTOMER_ID).aggregate(
-        is_known=(ids[Col.IDENTIFIER_TYPE] == Col.CUSTOMER_ID).any(),
+        is_known=account.any(),
+        # accounts seen anywhere (orders, events), not only in the CRM: an account known
+        # only from its orders (its CRM row absent or quarantined) still counts as one
+        _id_accounts=ids[Col.IDENTIFIER].nunique(where=account),
         n_identifiers=ids.count(),
         seen_first=ids[Col.FIRST_SEEN].min(),
         seen_last=ids[Col.LAST_SEEN].max(),
@@ -136,6 +141,10 @@ def build_profiles(wh: IbisWarehouse) -> int:
             for c in ("order_country", "event_country", "seen_first", "seen_last")
             if c in out.columns
         ]
+    )
+    crm_accounts = out.n_accounts.fill_null(0) if "n_accounts" in out.columns else ibis.literal(0)
+    out = out.mutate(n_accounts=ibis.greatest(crm_accounts, out._id_accounts).cast("int64")).drop(
+        "_id_accounts"
     )
     for c in ("n_orders", "n_returns", "n_events", "n_sessions"):
         if c in out.columns:

@@ -129,8 +129,9 @@ def test_accounts_sharing_a_person_id_are_one_customer(shop: tuple[Path, IngestR
     )
     assert profiles == [
         ("c-a1", 2, 2, 0, 158.69, "sao paulo"),  # 29.99 + 10.00 + 118.70 over two accounts
-        ("c-b1", 1, 0, 1, 159.9, "rio de janeiro"),  # its only order was cancelled
-        ("c-c1", 1, 1, 1, 64.9, "belo horizonte"),  # o5 unavailable counts as cancelled
+        # issue 14 defect 2: a cancelled order's value is no revenue (was 159.90 and 64.90)
+        ("c-b1", 1, 0, 1, 0.0, "rio de janeiro"),  # its only order was cancelled
+        ("c-c1", 1, 1, 1, 45.0, "belo horizonte"),  # o5 unavailable counts as cancelled
     ]
 
 
@@ -145,10 +146,13 @@ def test_orders_get_totals_and_lines_get_time_and_customer(
         # São Paulo: UTC-3, and UTC-2 in summer time (2017-10-15 to 2018-02-18)
         ("o1", "delivered", 2, 39.99, datetime(2017, 10, 2, 13, 56, 33)),
         ("o2", "delivered", 1, 118.7, datetime(2018, 7, 24, 23, 41, 37)),
-        ("o3", "cancelled", 1, 159.9, datetime(2018, 8, 8, 11, 38, 49)),
+        # a cancelled order earns nothing (issue 14 defect 2)
+        ("o3", "cancelled", 1, 0.0, datetime(2018, 8, 8, 11, 38, 49)),
         ("o4", "shipped", 1, 45.0, datetime(2017, 11, 18, 21, 28, 6)),
-        ("o5", "cancelled", 1, 19.9, datetime(2018, 2, 13, 23, 18, 39)),
+        ("o5", "cancelled", 1, 0.0, datetime(2018, 2, 13, 23, 18, 39)),
     ]
+    returned = q(root, "SELECT order_id, round(returned_value, 2) FROM orders ORDER BY 1")
+    assert returned == [("o1", 0.0), ("o2", 0.0), ("o3", 159.9), ("o4", 0.0), ("o5", 19.9)]
     lines = q(
         root, "SELECT order_id, customer_id, ts IS NOT NULL FROM order_lines WHERE line_no = 2"
     )

@@ -36,6 +36,7 @@ from segmint.features._catalog import (
     category_share_def,
 )
 from segmint.identity import resolved
+from segmint.revenue import order_net_value
 from segmint.schema import Col, T
 from segmint.sql import ident
 from segmint.warehouse import IbisWarehouse
@@ -94,10 +95,8 @@ def _orders(wh: IbisWarehouse, t: ir.TimestampScalar) -> ir.Table | None:
     ids = wh.table(T.IDENTITIES)
     ids = ids.filter(ids[Col.IDENTIFIER_TYPE] == Col.CUSTOMER_ID)
     o = o.filter(o[Col.TS] < t, o[Col.CUSTOMER_ID].notnull())
-    # orders known only from an orders source have no line totals: their total is the value
-    value = ibis.coalesce(
-        _col(o, "revenue", "float64"), _col(o, Col.TOTAL, "float64"), ibis.literal(0.0)
-    )
+    # net of returns: a returned order's value is never revenue (segmint.revenue)
+    value = order_net_value(o)
     return o.inner_join(ids, o[Col.CUSTOMER_ID] == ids[Col.IDENTIFIER]).select(
         customer_id=ids[Col.CUSTOMER_ID],
         ts=o[Col.TS],

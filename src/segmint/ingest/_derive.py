@@ -11,7 +11,8 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from segmint.schema import RETURN_STATUSES, Col, T
+from segmint.revenue import is_return_status, net_value, returned_value
+from segmint.schema import Col, T
 from segmint.sql import ident
 from segmint.warehouse import IbisWarehouse
 
@@ -47,11 +48,19 @@ def _line_totals(lines: ir.Table) -> ir.Table:
     amount = lines[Col.QUANTITY] * lines[Col.UNIT_PRICE].fill_null(0) - lines[
         Col.DISCOUNT
     ].fill_null(0)
+    amount = amount.cast("float64")
+    is_return = lines[Col.IS_RETURN].fill_null(False)
+    every = ibis.literal(True)
     return lines.group_by(Col.ORDER_ID).aggregate(
         n_lines=lines.count(),
         n_items=lines[Col.QUANTITY].sum(),
-        revenue=amount.sum(),
-        returned_value=amount.sum(where=lines[Col.IS_RETURN]),
+        gross=amount.sum(),
+        # net and returned value if only the returned lines are returns, and if the whole
+        # order is (its status says cancelled or returned)
+        revenue=net_value(amount, is_return).sum(),
+        returned_value=returned_value(amount, is_return).sum(),
+        order_net=net_value(amount, every).sum(),
+        order_returned=returned_value(amount, every).sum(),
         all_returns=lines[Col.IS_RETURN].all(),
         line_ts=lines[Col.TS].min(),
         line_customer=lines[Col.CUSTOMER_ID].max(),
@@ -80,16 +89,14 @@ def _orders(wh: IbisWarehouse) -> ir.Table | None:
         # orders without lines: the stated total is the value; a cancelled or returned order
         # earns nothing, so net revenue stays comparable with orders built from lines
         rec = wh.table(T.ORDER_RECORDS)
-        is_return = rec[Col.STATUS].isin(list(RETURN_STATUSES)).fill_null(False)
+        is_return = is_return_status(rec[Col.STATUS])
         return rec.select(
             *cols,
             origin=ibis.literal("source"),
             n_lines=ibis.null("int64"),
             n_items=ibis.null("int64"),
-            revenue=ibis.cases((is_return, 0.0), else_=rec[Col.TOTAL].cast("float64")),
-            returned_value=ibis.cases(
-                (is_return, rec[Col.TOTAL].cast("float64")), else_=ibis.literal(0.0)
-            ),
+            revenue=net_value(rec[Col.TOTAL], is_return),
+            returned_value=returned_value(rec[Col.TOTAL], is_return),
             is_return=is_return,
         )
     totals = _line_totals(wh.table(T.ORDER_LINES))
@@ -103,7 +110,7 @@ def _orders(wh: IbisWarehouse) -> ir.Table | None:
         customer_id=totals.line_customer,
         ts=totals.line_ts,
         status=derived_status,
-        total=totals.revenue,
+        total=totals.gross,
         currency=ibis.null("string"),
         discount=ibis.null("float64"),
         channel=ibis.null("string"),
@@ -122,16 +129,25 @@ def _orders(wh: IbisWarehouse) -> ir.Table | None:
         "n_items",
         "revenue",
         "returned_value",
+        "order_net",
+        "order_returned",
         "all_returns",
         "line_discount",
     )
     joined = base.left_join(t, Col.ORDER_ID).drop(f"{Col.ORDER_ID}_right")
+    is_return = joined.all_returns.fill_null(False) | is_return_status(joined[Col.STATUS])
+    whole = is_return_status(joined[Col.STATUS])
+    # a cancelled or returned order earns nothing of its lines; a listed order without
+    # lines is worth its stated total
+    revenue = ibis.cases((whole, joined.order_net), else_=joined.revenue)
+    returned = ibis.cases((whole, joined.order_returned), else_=joined.returned_value)
     return joined.mutate(
         # an order's discount is the header's, else the sum of its lines' discounts
         discount=ibis.coalesce(joined[Col.DISCOUNT], joined.line_discount),
-        is_return=joined.all_returns.fill_null(False)
-        | joined[Col.STATUS].isin(["cancelled", "returned"]).fill_null(False),
-    ).drop("all_returns", "line_discount")
+        revenue=ibis.coalesce(revenue, net_value(joined[Col.TOTAL], is_return)),
+        returned_value=ibis.coalesce(returned, returned_value(joined[Col.TOTAL], is_return)),
+        is_return=is_return,
+    ).drop("all_returns", "line_discount", "order_net", "order_returned")
 
 
 def _products(wh: IbisWarehouse) -> ir.Table | None:
