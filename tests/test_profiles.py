@@ -69,3 +69,27 @@ def test_reveal_with_another_key_is_a_clear_error(
     # without --reveal the wrong key is not needed, but look-ups by e-mail use it and miss
     with pytest.raises(NotFoundError):
         customer_profile(cfg, "bob@example.com")
+
+
+def test_returned_orders_are_no_revenue_and_order_only_accounts_count(tmp_path: Path) -> None:
+    """Regression (issue 14, defects 2 and 7): a refunded order's 73.20 stayed in revenue, a
+    C-prefix return of negative quantity was not the only thing subtracted, and an account
+    known only from its orders had n_accounts NULL instead of 1."""
+    write(
+        tmp_path / "lines.csv",
+        "order_id,customer_id,product_id,quantity,unit_price,status,ts\n"
+        "1,r1,p1,2,36.60,refunded,2024-01-02\n"
+        "2,k1,p1,3,10.00,,2024-01-02\n"
+        "C3,k1,p1,-1,10.00,,2024-01-03\n",
+    )
+    write(
+        tmp_path / "segmint.yaml",
+        "project: p\nsources:\n  - {name: lines, path: lines.csv, table: order_lines,"
+        " returns: {order_id_prefix: C}}\n",
+    )
+    cfg = load_config(tmp_path / "segmint.yaml")
+    ingest(cfg)
+    refunded, kept = customer_profile(cfg, "r1"), customer_profile(cfg, "k1")
+    assert (refunded["revenue"], refunded["n_orders"], refunded["n_returns"]) == (0.0, 0, 1)
+    assert (kept["revenue"], kept["n_orders"], kept["n_returns"]) == (20.0, 1, 1)
+    assert refunded["n_accounts"] == kept["n_accounts"] == 1
