@@ -52,3 +52,34 @@ def test_an_all_empty_pii_column_loads(tmp_path: Path, pii_key: str) -> None:
 def test_an_error_reason_is_never_empty(text: str, expected: str) -> None:
     """Issue 14 defect 3: "cannot be read: Invalid Input Error: " ended with no reason."""
     assert error_reason(Exception(text)) == expected
+
+
+@pytest.mark.parametrize(
+    ("codec", "declared"),
+    [
+        ("utf-16", True),  # little-endian with a BOM
+        ("utf-16-le", True),
+        ("utf-16-be", True),
+        ("utf-16", False),  # a BOM is enough without a declaration
+        ("\ufeffutf-16-be", False),  # big-endian with a BOM
+    ],
+)
+def test_utf16_files_are_read(tmp_path: Path, codec: str, declared: bool) -> None:
+    """Issue 14 defect 4: `encoding: utf-16` (documented) was refused as "binary data"."""
+    bom, codec = ("\ufeff", codec[1:]) if codec.startswith("\ufeff") else ("", codec)
+    extra = ", csv: {encoding: utf-16}" if declared else ""
+    report = crm(tmp_path, (bom + CUSTOMERS.replace("ann", "anné")).encode(codec), extra)
+    (f,) = report.files
+    assert (f.status, f.loaded, f.rejected) == ("loaded", 2, 0), f.message
+    assert sorted(query(tmp_path, "SELECT customer_id, country FROM customers")) == [
+        ("c1", "FR"),
+        ("c2", "DE"),
+    ]
+    assert f.path == str(tmp_path / "c.csv")  # reported under the file's own name
+
+
+def test_undeclared_utf16_without_bom_is_refused_naming_the_encoding(tmp_path: Path) -> None:
+    """Issue 14 defect 4: an undeclared UTF-16 file got "binary data" with no hint."""
+    (f,) = crm(tmp_path, CUSTOMERS.encode("utf-16-le")).files
+    assert f.status == "failed"
+    assert "UTF-16 LE" in f.message and "encoding: utf-16" in f.message

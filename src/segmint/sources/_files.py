@@ -9,6 +9,7 @@ what was found instead.
 
 from __future__ import annotations
 
+import codecs
 import glob
 import hashlib
 import re
@@ -68,7 +69,7 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def detect_format(path: Path, declared: str | None) -> str:
+def detect_format(path: Path, declared: str | None, encoding: str = "utf-8") -> str:
     """``csv``, ``parquet``, ``ndjson`` or ``zip`` from the declaration, name and content."""
     with path.open("rb") as fh:
         head = fh.read(8192)
@@ -88,7 +89,16 @@ def detect_format(path: Path, declared: str | None) -> str:
         raise SourceError(f"{path}: this is {magic}, not a data file segmint can read")
     nul = head.find(b"\x00")
     if nul >= 0:
-        raise SourceError(f"{path}: binary data at byte {nul}: this is not a text CSV/NDJSON file")
+        utf16 = _utf16_pattern(head)
+        if utf16:
+            raise SourceError(
+                f"{path}: this looks like {utf16} text without a byte-order mark; declare "
+                f"it with `csv: {{encoding: utf-16}}`"
+            )
+        raise SourceError(
+            f"{path}: binary data at byte {nul}: this is not a text CSV/NDJSON file "
+            f"(read as {encoding})"
+        )
     fmt = declared or _format_from_name(name) or "csv"
     if fmt == "parquet":
         raise SourceError(f"{path}: declared parquet but the file is text")
@@ -121,7 +131,10 @@ def open_file(
     ``temp_table``), so that record numbers come from row ids and the checks that follow run
     on every core; a streamed ``row_number()`` would hold the whole query to one thread.
     """
-    fmt = detect_format(path, declared)
+    codec = _utf16_codec(path, csv.encoding)
+    if codec is not None:
+        return _open_transcoded(con, path, declared, csv, tag, materialize, codec)
+    fmt = detect_format(path, declared, csv.encoding)
     if fmt == "zip":
         return _open_zip(con, path, declared, csv, tag, materialize)
     if fmt == "parquet":
@@ -144,6 +157,76 @@ def _open_zip(
         with zf.open(members[0]) as src, target.open("wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)  # streamed to disk, never held in memory
     opened = open_file(con, target, declared, csv, tag, materialize=materialize)
+    opened.path, opened.read_path = path, target
+    opened.cleanup.append(tmp)
+    return opened
+
+
+_BOMS = {b"\xff\xfe": "UTF-16 LE", b"\xfe\xff": "UTF-16 BE"}
+
+
+def _utf16_pattern(head: bytes) -> str | None:
+    """``UTF-16 LE``/``BE`` when most ASCII characters of ``head`` come with a NUL byte."""
+    pairs = len(head) // 2
+    if pairs < 2:
+        return None
+    even = head[0 : pairs * 2 : 2].count(0)
+    odd = head[1 : pairs * 2 : 2].count(0)
+    if odd >= 0.3 * pairs and even < 0.05 * pairs:
+        return "UTF-16 LE"
+    if even >= 0.3 * pairs and odd < 0.05 * pairs:
+        return "UTF-16 BE"
+    return None
+
+
+def _utf16_codec(path: Path, encoding: str) -> str | None:
+    """The Python codec to transcode ``path`` with, when it is UTF-16 (by BOM or declaration)."""
+    with path.open("rb") as fh:
+        head = fh.read(8192)
+    if head[:2] in _BOMS:
+        return "utf-16"  # reads the byte order from the BOM and drops it
+    if encoding != "utf-16":
+        return None
+    return "utf-16-be" if _utf16_pattern(head) == "UTF-16 BE" else "utf-16-le"
+
+
+def _open_transcoded(
+    con: Any,
+    path: Path,
+    declared: str | None,
+    csv: CsvOptions,
+    tag: str,
+    materialize: bool,
+    codec: str,
+) -> OpenedFile:
+    """Read a UTF-16 file through a UTF-8 copy (DuckDB's readers do not decode UTF-16)."""
+    tmp = Path(tempfile.mkdtemp(prefix="segmint-utf16-"))
+    target = tmp / path.name
+    decoder = codecs.getincrementaldecoder(codec)("strict")
+    done = 0
+    try:
+        with path.open("rb") as src, target.open("w", encoding="utf-8", newline="") as dst:
+            for chunk in iter(lambda: src.read(1 << 20), b""):
+                dst.write(decoder.decode(chunk))  # streamed in 1 MB chunks, never held whole
+                done += len(chunk)
+            dst.write(decoder.decode(b"", final=True))
+        opened = open_file(
+            con,
+            target,
+            declared,
+            csv.model_copy(update={"encoding": "utf-8"}),
+            tag,
+            materialize=materialize,
+        )
+    except UnicodeDecodeError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        name = codec.upper().replace("UTF-16-", "UTF-16 ")
+        raise SourceError(
+            f"{path}: not valid {name} text at byte {done + exc.start}: {exc.reason}"
+        ) from None
+    except SourceError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise SourceError(str(exc).replace(str(target), str(path))) from None
     opened.path, opened.read_path = path, target
     opened.cleanup.append(tmp)
     return opened
