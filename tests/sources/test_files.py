@@ -83,3 +83,17 @@ def test_undeclared_utf16_without_bom_is_refused_naming_the_encoding(tmp_path: P
     (f,) = crm(tmp_path, CUSTOMERS.encode("utf-16-le")).files
     assert f.status == "failed"
     assert "UTF-16 LE" in f.message and "encoding: utf-16" in f.message
+
+
+def test_an_unclosed_quote_is_csv_malformed(tmp_path: Path) -> None:
+    """Issue 14 defect 5: `c2,"bob.two@…,FR` loaded silently, the quote kept in the e-mail."""
+    content = (
+        b'customer_id,email,country\nc1,ann@example.com,FR\nc2,"bob.two@example.com,FR\n'
+        b"c3,cat@example.com,DE\n"
+    )
+    (f,) = crm(tmp_path, content).files
+    assert (f.records, f.loaded, f.rejected) == (3, 2, 1), f.message
+    assert f.rules == {"csv_malformed": {"action": "rejected", "rows": 1}} and f.balanced
+    assert sorted(query(tmp_path, "SELECT customer_id FROM customers")) == [("c1",), ("c3",)]
+    ((record, line),) = query(tmp_path, "SELECT record, row FROM quarantine")
+    assert record == 3 and "c2," in line

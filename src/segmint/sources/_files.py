@@ -273,8 +273,78 @@ def _open_csv(
         con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {select} FROM {reader}")
     except Exception as exc:  # an encoding error deep in the file, say
         raise SourceError(f"{path}: cannot be read as CSV: {_first_line(exc)}") from None
+    _reject_unclosed_quotes(con, path, csv, reader, table, rejects, cols)
     sql = f"SELECT {select}, rowid + 1 AS _rec FROM {table}"
     return OpenedFile(path, "csv", sql, cols, rejects_table=rejects, temp_table=table)
+
+
+def _reject_unclosed_quotes(
+    con: Any, path: Path, csv: CsvOptions, reader: str, table: str, rejects: str, cols: list[str]
+) -> None:
+    """Move rows with a value that opens a quote and never closes it to the malformed lines.
+
+    When a file's quoting is broken, DuckDB's sniffer reads it with no quote character at all,
+    so ``c2,"bob@example.com,FR`` loads with the quote kept in the value. Such rows are taken
+    out of ``table`` and logged in ``rejects`` (as ``csv_malformed``) with their line number
+    and text as found by reading the file's lines again (only when such a row exists).
+    """
+    q = csv.quote or '"'
+    if csv.quote is None:
+        sniffed = con.execute(f"SELECT Quote FROM sniff_csv({lit(str(path))})").fetchone()
+        if sniffed and sniffed[0] not in ("(empty)", "", "\x00"):
+            return  # a quote character is in use: DuckDB rejects unclosed quotes itself
+    elif csv.quote:
+        return
+    bad = " OR ".join(
+        f"(starts_with({ident(c)}, {lit(q)}) AND NOT (length({ident(c)}) > 1 "
+        f"AND ends_with({ident(c)}, {lit(q)})))"
+        for c in cols
+    )
+    rowids = [
+        r[0] for r in con.execute(f"SELECT rowid FROM {table} WHERE {bad} ORDER BY 1").fetchall()
+    ]
+    if not rowids:
+        return
+    rejected = {r[0] for r in con.execute(f"SELECT DISTINCT line FROM {rejects}").fetchall()}
+    delim = (
+        csv.delimiter
+        or con.execute(f"SELECT Delimiter FROM sniff_csv({lit(str(path))})").fetchone()[0]
+    )
+    lines = [
+        (n, text)
+        for n, text in _physical_lines(path, csv)
+        if n not in rejected and _unclosed(text, delim, q)
+    ]
+    if len(lines) != len(rowids):  # cannot pair them: say where the row was read instead
+        first = csv.skip + (2 if csv.header else 1)
+        lines = [(first + r, None) for r in rowids]
+    for (n, text), rowid in zip(lines, rowids, strict=True):
+        con.execute(
+            f"INSERT INTO {rejects} (line, error_type, csv_line, error_message) "
+            f"SELECT ?, 'UNQUOTED VALUE', coalesce(?, concat_ws({lit(delim)}, "
+            f"{', '.join(ident(c) for c in cols)})), ? FROM {table} WHERE rowid = ?",
+            [n, text, f"a value opens a quote ({q}) that is never closed", rowid],
+        )
+    con.execute(f"DELETE FROM {table} WHERE {bad}")
+    # rowid + 1 is the record number: renumber the rows that are left
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM {table} ORDER BY rowid")
+
+
+def _physical_lines(path: Path, csv: CsvOptions) -> Any:
+    """``(line number, text)`` of each non-blank data line of ``path``, streamed."""
+    first = csv.skip + (2 if csv.header else 1)
+    codec = "latin-1" if csv.encoding == "latin-1" else "utf-8"
+    with path.open("rb") as fh:
+        for n, raw in enumerate(fh, start=1):
+            text = raw.rstrip(b"\r\n").decode(codec, errors="backslashreplace")
+            if n >= first and text.strip():
+                yield n, text
+
+
+def _unclosed(line: str, delim: str, quote: str) -> bool:
+    return any(
+        f.startswith(quote) and not (len(f) > 1 and f.endswith(quote)) for f in line.split(delim)
+    )
 
 
 def _only_blank(path: Path) -> bool:
