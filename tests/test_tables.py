@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -84,19 +80,3 @@ def test_long_text_wraps_in_its_column_instead_of_splitting_the_table() -> None:
     out = printed(table, 80)
     assert_headers_whole(out, ["source", "hit_rate@10", "reason"])
     assert out.count("┏") == 1
-
-
-def test_segmint_on_an_80_column_terminal_prints_every_header_whole(
-    ratings: Path,  # noqa: F811
-) -> None:
-    """The CLI as a user runs it with ``COLUMNS=80``: the evaluation table's headers whole."""
-    env = {**os.environ, "COLUMNS": "80", "OPENBLAS_NUM_THREADS": "1"}
-    argv = [str(a) for a in evaluate_args(ratings)]
-    code = "import sys; from segmint.cli import app; sys.argv = ['segmint', *sys.argv[1:]]; app()"
-    res = subprocess.run(
-        [sys.executable, "-c", code, *argv], capture_output=True, text=True, env=env, check=False
-    )
-    assert res.returncode == 0, res.stderr
-    assert_headers_whole(res.stdout, ["model", *HEADERS])
-    assert all(len(line) <= 80 for line in res.stdout.splitlines())
-    assert {r[0] for r in rows(res.stdout)} == set(EVERY_MODEL)

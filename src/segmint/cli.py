@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from datetime import UTC, datetime
 from importlib import resources
@@ -47,7 +46,7 @@ segments_app = typer.Typer(
 app.add_typer(segments_app, name="segments")
 # piped output (CI logs, `| less`) gets room for the report tables instead of 80 columns, unless
 # COLUMNS says how wide to print; tables too wide even so are printed in parts (segmint._tables)
-console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 120)
+console = Console(width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True)
 
 ConfigOpt = Annotated[
