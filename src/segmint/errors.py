@@ -35,6 +35,10 @@ class SourceError(Terminal):
     """A source file cannot be read (empty, not text, not the declared format)."""
 
 
+class EmptySourceError(SourceError):
+    """A source file holds no rows (0 bytes, blank, or a header only): reported, not an error."""
+
+
 class NotFoundError(Terminal):
     """A customer, table or object that was asked for does not exist."""
 

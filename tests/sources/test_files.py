@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from segmint.config import load_config
-from segmint.ingest import IngestReport, ingest
+from segmint.ingest import IngestReport, check_sources, ingest
 from segmint.sources import error_reason
 
 HEAD = "project: t\nwarehouse: duckdb:///.segmint/w.duckdb\ntimezone: UTC\n"
@@ -97,3 +97,42 @@ def test_an_unclosed_quote_is_csv_malformed(tmp_path: Path) -> None:
     assert sorted(query(tmp_path, "SELECT customer_id FROM customers")) == [("c1",), ("c3",)]
     ((record, line),) = query(tmp_path, "SELECT record, row FROM quarantine")
     assert record == 3 and "c2," in line
+
+
+def test_json_named_csv_says_it_looks_like_json(tmp_path: Path) -> None:
+    """Issue 14 defect 8: a JSON file named .csv was refused for missing columns (none listed)."""
+    (f,) = crm(tmp_path, b'{"customer_id": "c1", "country": "FR"}\n').files
+    assert f.status == "failed" and "looks like JSON" in f.message
+
+
+@pytest.mark.parametrize("content", [b"", b"customer_id,email,country\n"])
+def test_empty_and_header_only_files_are_empty_for_ingest_and_validate(
+    tmp_path: Path, content: bytes
+) -> None:
+    """Issue 14 defect 8: a header-only file was `loaded`; a 0-byte one ✗ for validate."""
+    (f,) = crm(tmp_path, content).files
+    assert f.status == "empty" and "empty" in f.message
+    assert check_sources(load_config(tmp_path)) == []
+
+
+def test_undeclared_latin1_is_read_as_latin1(tmp_path: Path) -> None:
+    """Issue 14 defect 8: an undeclared latin-1 line was quarantined garbled (bytes lost)."""
+    text = "customer_id,email,country,age\nc1,ann@example.com,FR,30\nc2,b@example.com,España,200\n"
+    report = crm(tmp_path, text.encode("latin-1"))
+    assert set(report.files[0].rules) == {"age_range"}
+    ((row,),) = query(tmp_path, "SELECT row FROM quarantine")
+    assert '"country":"España"' in row
+
+
+def test_the_row_sum_is_not_ticked_when_a_file_failed(tmp_path: Path) -> None:
+    """Issue 14 defect 8: the row-sum line showed ✓ beside a file that failed to load."""
+    from rich.console import Console
+
+    from segmint.report import print_report
+
+    report = crm(tmp_path, b"\x00\x01\x02garbage")
+    console = Console(record=True, width=200)
+    print_report(report, console)
+    out = console.export_text()
+    assert "✓" not in out.split("input rows =")[1].splitlines()[0]
+    assert "1 file(s) failed" in out

@@ -276,7 +276,7 @@ def check_sources(cfg: ProjectConfig) -> list[str]:
     Each problem names the project-file line of the source, so `segmint validate` can point
     at what to fix before a run.
     """
-    from segmint.errors import SchemaError, SourceError
+    from segmint.errors import EmptySourceError, SchemaError, SourceError
     from segmint.ingest._plan import build_plan, custom_plan
     from segmint.sources import open_file
 
@@ -312,6 +312,8 @@ def check_sources(cfg: ProjectConfig) -> list[str]:
                             custom_plan(staging, src, opened, frozenset(cfg.pii))
                     finally:
                         opened.close()
+                except EmptySourceError:
+                    continue  # reported as `empty` by ingest, not an error (docs)
                 except (SourceError, SchemaError) as exc:
                     problems.append(f"{where}: {exc}")
     finally:

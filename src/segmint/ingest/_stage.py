@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from segmint.config import ProjectConfig, SourceConfig
-from segmint.errors import SchemaError, SourceError
+from segmint.errors import EmptySourceError, SchemaError, SourceError
 from segmint.ingest._plan import Plan, build_plan, custom_plan, raw_line
 from segmint.privacy._mask import display_row, mask_sql
 from segmint.schema import INPUT_TABLES, Col, T
@@ -131,9 +131,10 @@ class FileLoader:
             self._stage(opened, plan)
             self._quarantine(source, opened, plan, result)
             self._write(source, plan, result)
+        except EmptySourceError as exc:
+            result.status, result.message = "empty", str(exc)
         except SourceError as exc:
-            result.status = "empty" if "empty" in str(exc) or "no header" in str(exc) else "failed"
-            result.message = str(exc)
+            result.status, result.message = "failed", str(exc)
         except SchemaError as exc:
             result.status, result.message = "failed", str(exc)
         finally:

@@ -167,6 +167,8 @@ def print_report(report: IngestReport, console: Console | None = None) -> None:
         console.print("[green]No row was set aside and no value removed.[/]")
     t = data["totals"]
     mark = "[green]✓[/]" if data["balanced"] else "[red]✗ does not add up[/]"
+    if report.failed:  # a failed file's rows are in no column: the sum is not the whole input
+        mark = f"[red]✗ {len(report.failed)} file(s) failed to load and are not counted[/]"
     console.print(
         f"{t['records']:,} input rows = {t['loaded']:,} loaded + {t['duplicates']:,} duplicates "
         f"+ {t['rejected']:,} quarantined {mark}   ({t['nullified']:,} rows kept with a value "

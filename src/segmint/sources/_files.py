@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from segmint.config import CsvOptions
-from segmint.errors import SourceError
+from segmint.errors import EmptySourceError, SourceError
 from segmint.sql import ident, lit
 
 _MAGIC = {
@@ -74,7 +74,7 @@ def detect_format(path: Path, declared: str | None, encoding: str = "utf-8") -> 
     with path.open("rb") as fh:
         head = fh.read(8192)
     if not head:
-        raise SourceError(f"{path}: the file is empty (0 bytes)")
+        raise EmptySourceError(f"{path}: the file is empty (0 bytes)")
     magic = next((kind for m, kind in _MAGIC.items() if head.startswith(m)), None)
     name = path.name.lower()
     if magic == "zip":
@@ -100,6 +100,10 @@ def detect_format(path: Path, declared: str | None, encoding: str = "utf-8") -> 
             f"(read as {encoding})"
         )
     fmt = declared or _format_from_name(name) or "csv"
+    if fmt == "csv" and head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"["):
+        raise SourceError(
+            f"{path}: this looks like JSON, not CSV; name it .ndjson or declare `format: ndjson`"
+        )
     if fmt == "parquet":
         raise SourceError(f"{path}: declared parquet but the file is text")
     return fmt
@@ -141,7 +145,31 @@ def open_file(
         return _open_parquet(con, path)
     if fmt == "ndjson":
         return _open_ndjson(con, path, tag)
+    if fmt == "csv" and _undeclared_latin1(path, csv):
+        csv = csv.model_copy(update={"encoding": "latin-1"})
     return _open_csv(con, path, csv, tag, materialize)
+
+
+_UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xf4][\x80-\xbf]+")
+
+
+def _undeclared_latin1(path: Path, csv: CsvOptions) -> bool:
+    """True when no encoding was declared and the file's start is latin-1, not UTF-8.
+
+    Text with bytes that are not UTF-8 and no UTF-8 character sequence at all is what
+    spreadsheets export as latin-1 (Windows-1252); read as UTF-8, its lines would be refused.
+    """
+    if "encoding" in csv.model_fields_set:
+        return False
+    with path.open("rb") as fh:
+        head = fh.read(1 << 20)
+    try:
+        head.decode("utf-8")
+        return False
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(head) - 3:  # a character cut by the sample's end
+            return False
+    return _UTF8_MULTIBYTE.search(head) is None
 
 
 def _open_zip(
@@ -262,7 +290,7 @@ def _open_csv(
     except Exception as exc:  # duckdb raises several types; the message is what matters
         raise SourceError(f"{path}: cannot be read as CSV: {_first_line(exc)}") from None
     if not cols or (cols == ["column0"] and _only_blank(path)):
-        raise SourceError(f"{path}: the file has no header and no rows")
+        raise EmptySourceError(f"{path}: the file is empty: no header and no rows")
     select = ", ".join(ident(c) for c in cols)
     if not materialize:
         sql = f"SELECT {select}, row_number() OVER () AS _rec FROM {reader}"
@@ -274,6 +302,12 @@ def _open_csv(
     except Exception as exc:  # an encoding error deep in the file, say
         raise SourceError(f"{path}: cannot be read as CSV: {_first_line(exc)}") from None
     _reject_unclosed_quotes(con, path, csv, reader, table, rejects, cols)
+    _faithful_rejected_lines(con, path, csv, rejects)
+    if (
+        not con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        and not (con.execute(f"SELECT count(*) FROM {rejects}").fetchone()[0])
+    ):
+        raise EmptySourceError(f"{path}: the file is empty: a header and no rows")
     sql = f"SELECT {select}, rowid + 1 AS _rec FROM {table}"
     return OpenedFile(path, "csv", sql, cols, rejects_table=rejects, temp_table=table)
 
@@ -290,8 +324,8 @@ def _reject_unclosed_quotes(
     """
     q = csv.quote or '"'
     if csv.quote is None:
-        sniffed = con.execute(f"SELECT Quote FROM sniff_csv({lit(str(path))})").fetchone()
-        if sniffed and sniffed[0] not in ("(empty)", "", "\x00"):
+        sniffed = _sniff(con, path, csv)
+        if sniffed is None or sniffed[1] not in ("(empty)", "", "\x00"):
             return  # a quote character is in use: DuckDB rejects unclosed quotes itself
     elif csv.quote:
         return
@@ -306,10 +340,7 @@ def _reject_unclosed_quotes(
     if not rowids:
         return
     rejected = {r[0] for r in con.execute(f"SELECT DISTINCT line FROM {rejects}").fetchall()}
-    delim = (
-        csv.delimiter
-        or con.execute(f"SELECT Delimiter FROM sniff_csv({lit(str(path))})").fetchone()[0]
-    )
+    delim = csv.delimiter or (_sniff(con, path, csv) or (",", ""))[0]
     lines = [
         (n, text)
         for n, text in _physical_lines(path, csv)
@@ -330,9 +361,41 @@ def _reject_unclosed_quotes(
     con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM {table} ORDER BY rowid")
 
 
-def _physical_lines(path: Path, csv: CsvOptions) -> Any:
-    """``(line number, text)`` of each non-blank data line of ``path``, streamed."""
-    first = csv.skip + (2 if csv.header else 1)
+def _sniff(con: Any, path: Path, csv: CsvOptions) -> tuple[str, str] | None:
+    """DuckDB's ``(delimiter, quote)`` for ``path`` read as declared; None if it cannot tell."""
+    args = [f"encoding={lit(csv.encoding)}", f"skip={csv.skip}", "ignore_errors=true"]
+    if csv.delimiter is not None:
+        args.append(f"delim={lit(csv.delimiter)}")
+    try:
+        row = con.execute(
+            f"SELECT Delimiter, Quote FROM sniff_csv({lit(str(path))}, {', '.join(args)})"
+        ).fetchone()
+    except Exception:  # duckdb raises several types; the check is then left to the reader
+        return None
+    return (row[0], row[1]) if row else None
+
+
+def _faithful_rejected_lines(con: Any, path: Path, csv: CsvOptions, rejects: str) -> None:
+    """Give lines refused for their encoding as they are in the file (DuckDB garbles them)."""
+    bad = {
+        r[0]
+        for r in con.execute(
+            f"SELECT DISTINCT line FROM {rejects} WHERE error_type = 'INVALID ENCODING'"
+        ).fetchall()
+    }
+    if not bad:
+        return
+    for n, text in _physical_lines(path, csv, first=1):
+        if n in bad:
+            con.execute(f"UPDATE {rejects} SET csv_line = ? WHERE line = ?", [text, n])
+
+
+def _physical_lines(path: Path, csv: CsvOptions, first: int | None = None) -> Any:
+    """``(line number, text)`` of each non-blank data line of ``path``, streamed.
+
+    Bytes that are not text in the file's encoding are kept as ``\\xNN`` escapes.
+    """
+    first = csv.skip + (2 if csv.header else 1) if first is None else first
     codec = "latin-1" if csv.encoding == "latin-1" else "utf-8"
     with path.open("rb") as fh:
         for n, raw in enumerate(fh, start=1):
