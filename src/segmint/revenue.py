@@ -7,9 +7,13 @@ marks these ``cancelled``), and a line or order whose status is in
 
 A returned value never counts as revenue: a return with a negative value (Online Retail's
 ``C`` invoices of negative quantities) is subtracted, and a positive value marked returned or
-cancelled (an order bought and then refunded) nets to nothing. ``orders.revenue`` is built
-with these rules (``segmint.ingest._derive``); profiles, features, RFM and rules all read
-it through :func:`order_net_value`, so they agree on every warehouse backend.
+cancelled (an order bought and then refunded) nets to nothing. Within one order the return
+lines are netted together first (:func:`returns_net`), so an order that lists its lines and
+then the same lines again negated, under a ``returned`` status, nets to nothing rather than
+to minus its value: a return is taken back once, whichever way a shop writes it.
+``orders.revenue`` is built with these rules (``segmint.ingest._derive``); profiles,
+features, RFM and rules all read it through :func:`order_net_value`, so they agree on every
+warehouse backend.
 """
 
 from __future__ import annotations
@@ -40,6 +44,27 @@ def net_value(value: ir.NumericValue, is_return: ir.BooleanValue) -> ir.Floating
 def returned_value(value: ir.NumericValue, is_return: ir.BooleanValue) -> ir.FloatingValue:
     """The value a return takes back, as a positive amount; 0 for a line or order kept."""
     return ibis.cases((is_return, value.cast("float64").abs()), else_=ibis.literal(0.0))
+
+
+def returns_net(positive: ir.NumericValue, negative: ir.NumericValue) -> ir.FloatingValue:
+    """What an order's return lines together earn: never more than 0.
+
+    ``positive`` and ``negative`` are the sums of the return lines' positive and negative
+    values. Refunded lines (positive) earn nothing; reversal lines (negative) subtract, less
+    whatever refunded lines they reverse.
+
+    >>> import ibis
+    >>> t = ibis.memtable({"p": [73.2, 0.0, 73.2], "n": [-73.2, -10.0, 0.0]})
+    >>> t.select(v=returns_net(t.p, t.n)).to_pyarrow()["v"].to_pylist()
+    [0.0, -10.0, 0.0]
+    """
+    total = positive.cast("float64") + negative.cast("float64")
+    return ibis.least(total, ibis.literal(0.0))
+
+
+def returns_taken(positive: ir.NumericValue, negative: ir.NumericValue) -> ir.FloatingValue:
+    """The value an order's return lines take back, as a positive amount (counted once)."""
+    return ibis.greatest(positive.cast("float64"), -negative.cast("float64"))
 
 
 def order_net_value(orders: ir.Table) -> ir.FloatingValue:

@@ -12,6 +12,7 @@ import pytest
 from segmint.config import load_config
 from segmint.features import FEATURES, compute_features, data_end, feature_table
 from segmint.ingest import ingest
+from segmint.profiles import customer_profile
 from segmint.warehouse import connect
 from tests.conftest import copy_example, write
 
@@ -225,3 +226,50 @@ def test_discounts_on_order_lines_count_toward_discount_share(tmp_path: Path) ->
 def shop_root(root: Path) -> Path:
     ingest(load_config(root / "segmint.yaml"))
     return root
+
+
+RETURNS = """\
+order_id,line_no,customer_id,product_id,quantity,unit_price,status,ts
+o1,1,c1,p1,2,10,,2024-01-05 10:00
+o2,1,c1,p2,1,15,returned,2024-01-06 10:00
+o2,2,c1,p2,-1,15,returned,2024-01-06 10:00
+o3,1,c2,p1,1,30,refunded,2024-01-07 10:00
+o4,1,c2,p2,1,5,,2024-01-08 10:00
+o5,1,c3,p1,3,10,,2024-01-09 10:00
+C6,1,c3,p1,-1,10,,2024-01-10 10:00
+o7,1,c4,p1,1,10,,2024-01-11 10:00
+o7,2,c4,p2,-1,4,,2024-01-11 10:00
+"""
+# what each customer keeps, by hand: a return is taken back once whichever way it is written
+NET = {"c1": 20.0, "c2": 5.0, "c3": 20.0, "c4": 6.0}
+
+
+@pytest.mark.parametrize(
+    "backend", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_every_form_of_return_is_taken_back_once(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    """Regression (issue 14, defect 2 follow-up): an order listing its lines and then the same
+    lines negated under a 'returned' status (how the generator and many shop exports write a
+    return) was subtracted twice, so monetary went negative and the synthetic shop's
+    clusters stopped following its personas. Profiles and features agree on every form."""
+    warehouse = f"warehouse: {request.getfixturevalue('pg_url')}\n" if backend == "postgres" else ""
+    write(tmp_path / "lines.csv", RETURNS)
+    write(
+        tmp_path / "segmint.yaml",
+        f"project: r\n{warehouse}sources:\n  - {{name: lines, path: lines.csv, table: order_lines,"
+        " returns: {order_id_prefix: C}}\n",
+    )
+    f = rows(shop_root(tmp_path))
+    cfg = load_config(tmp_path / "segmint.yaml")
+    for c, net in NET.items():
+        assert f[c]["monetary"] == pytest.approx(net), c
+        assert f[c]["revenue_90d"] == pytest.approx(net), c
+        assert customer_profile(cfg, c)["revenue"] == pytest.approx(net), c
+    with connect(cfg.warehouse, cfg.base_dir) as wh:
+        orders = wh.to_arrow(wh.table("orders")).to_pylist()
+    taken = {o["order_id"]: o["returned_value"] for o in orders}
+    assert taken == pytest.approx(
+        {"o1": 0, "o2": 15, "o3": 30, "o4": 0, "o5": 0, "C6": 10, "o7": 4}
+    )

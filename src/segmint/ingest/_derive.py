@@ -11,7 +11,13 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from segmint.revenue import is_return_status, net_value, returned_value
+from segmint.revenue import (
+    is_return_status,
+    net_value,
+    returned_value,
+    returns_net,
+    returns_taken,
+)
 from segmint.schema import Col, T
 from segmint.sql import ident
 from segmint.warehouse import IbisWarehouse
@@ -50,17 +56,19 @@ def _line_totals(lines: ir.Table) -> ir.Table:
     ].fill_null(0)
     amount = amount.cast("float64")
     is_return = lines[Col.IS_RETURN].fill_null(False)
-    every = ibis.literal(True)
+    pos, neg = amount > 0, amount < 0
+    zero = ibis.literal(0.0)
     return lines.group_by(Col.ORDER_ID).aggregate(
         n_lines=lines.count(),
         n_items=lines[Col.QUANTITY].sum(),
         gross=amount.sum(),
-        # net and returned value if only the returned lines are returns, and if the whole
-        # order is (its status says cancelled or returned)
-        revenue=net_value(amount, is_return).sum(),
-        returned_value=returned_value(amount, is_return).sum(),
-        order_net=net_value(amount, every).sum(),
-        order_returned=returned_value(amount, every).sum(),
+        # the sums net revenue is built from, whether only the return lines are returns or
+        # the whole order is (its status says cancelled or returned): segmint.revenue
+        kept=amount.sum(where=~is_return).fill_null(zero),
+        ret_pos=amount.sum(where=is_return & pos).fill_null(zero),
+        ret_neg=amount.sum(where=is_return & neg).fill_null(zero),
+        all_pos=amount.sum(where=pos).fill_null(zero),
+        all_neg=amount.sum(where=neg).fill_null(zero),
         all_returns=lines[Col.IS_RETURN].all(),
         line_ts=lines[Col.TS].min(),
         line_customer=lines[Col.CUSTOMER_ID].max(),
@@ -127,10 +135,11 @@ def _orders(wh: IbisWarehouse) -> ir.Table | None:
         Col.ORDER_ID,
         "n_lines",
         "n_items",
-        "revenue",
-        "returned_value",
-        "order_net",
-        "order_returned",
+        "kept",
+        "ret_pos",
+        "ret_neg",
+        "all_pos",
+        "all_neg",
         "all_returns",
         "line_discount",
     )
@@ -139,15 +148,22 @@ def _orders(wh: IbisWarehouse) -> ir.Table | None:
     whole = is_return_status(joined[Col.STATUS])
     # a cancelled or returned order earns nothing of its lines; a listed order without
     # lines is worth its stated total
-    revenue = ibis.cases((whole, joined.order_net), else_=joined.revenue)
-    returned = ibis.cases((whole, joined.order_returned), else_=joined.returned_value)
+    j = joined
+    revenue = ibis.cases(
+        (whole, returns_net(j.all_pos, j.all_neg)),
+        else_=j.kept + returns_net(j.ret_pos, j.ret_neg),
+    )
+    returned = ibis.cases(
+        (whole, returns_taken(j.all_pos, j.all_neg)),
+        else_=returns_taken(j.ret_pos, j.ret_neg),
+    )
     return joined.mutate(
         # an order's discount is the header's, else the sum of its lines' discounts
         discount=ibis.coalesce(joined[Col.DISCOUNT], joined.line_discount),
         revenue=ibis.coalesce(revenue, net_value(joined[Col.TOTAL], is_return)),
         returned_value=ibis.coalesce(returned, returned_value(joined[Col.TOTAL], is_return)),
         is_return=is_return,
-    ).drop("all_returns", "line_discount", "order_net", "order_returned")
+    ).drop("all_returns", "line_discount", "kept", "ret_pos", "ret_neg", "all_pos", "all_neg")
 
 
 def _products(wh: IbisWarehouse) -> ir.Table | None:
