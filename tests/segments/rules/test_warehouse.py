@@ -25,7 +25,7 @@ from segmint.segments.rules._warehouse import (
     rule_members,
 )
 from segmint.warehouse import IbisWarehouse, connect
-from tests.conftest import copy_example
+from tests.conftest import copy_example, write
 
 RESOLVED = """
 WITH ev AS (
@@ -232,3 +232,35 @@ def test_online_retail_purchases_come_from_order_lines(
         )
     assert got == want
     assert len(got) > 100
+
+
+def test_lines_of_an_order_cancelled_on_its_header_are_no_purchases(tmp_path: Path) -> None:
+    """Regression (issue 14, defect 2): with orders and their lines in two files, the lines of
+    an order whose header says refunded or cancelled still counted as purchases for
+    count(purchase, ...) and sum(purchase.price ...), though net revenue left them out."""
+    write(
+        tmp_path / "orders.csv",
+        "order_id,customer_id,ts,status\n"
+        "o1,a,2024-02-01 10:00,delivered\n"
+        "o2,a,2024-02-02 10:00,refunded\n"
+        "o3,b,2024-02-03 10:00,cancelled\n",
+    )
+    write(
+        tmp_path / "lines.csv",
+        "order_id,line_no,product_id,quantity,unit_price\n"
+        "o1,1,p1,1,10\no2,1,p1,2,30\no2,2,p2,1,5\no3,1,p1,1,10\n",
+    )
+    write(
+        tmp_path / "segmint.yaml",
+        "project: c\nsources:\n  - {name: orders, path: orders.csv, table: orders}\n"
+        "  - {name: lines, path: lines.csv, table: order_lines}\n",
+    )
+    cfg = load_config(tmp_path / "segmint.yaml")
+    ingest(cfg)
+    t = datetime(2024, 3, 1)
+    with connect(cfg.warehouse, cfg.base_dir) as wh:
+        compute_features(wh, t)
+        assert members(wh, "count(purchase, 30d) >= 1", t) == {"a"}
+        assert members(wh, "count(purchase, 30d) == 1", t) == {"a"}
+        assert members(wh, "sum(purchase.price * purchase.quantity, 30d) == 10", t) == {"a"}
+        assert members(wh, "monetary == 10", t) == {"a"}

@@ -17,6 +17,7 @@ import ibis.expr.types as ir
 
 from segmint.errors import NotFoundError
 from segmint.identity import resolved
+from segmint.revenue import is_return_status
 from segmint.schema import Col, T
 from segmint.segments.rules._bind import EVENT_FIELDS, Catalog
 from segmint.segments.rules._ibis import Columns, aggregates
@@ -70,6 +71,11 @@ def _line_purchases(wh: Any) -> ir.Table:
     if Col.IS_RETURN in lines.columns:
         keep = keep & ~lines[Col.IS_RETURN].fill_null(False)
     lines = lines.filter(keep)
+    if wh.has_table(T.ORDERS):
+        # a line of an order cancelled or refunded as a whole (its status is on the order,
+        # not on the line) was never bought: the same rule as net revenue (segmint.revenue)
+        o = wh.table(T.ORDERS)
+        lines = lines.anti_join(o.filter(is_return_status(o[Col.STATUS])), Col.ORDER_ID)
     category = lines[Col.CATEGORY] if Col.CATEGORY in lines.columns else ibis.null("string")
     if wh.has_table(T.PRODUCTS):
         p = wh.table(T.PRODUCTS).select(Col.PRODUCT_ID, _pcat=Col.CATEGORY)
