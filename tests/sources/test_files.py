@@ -136,3 +136,21 @@ def test_the_row_sum_is_not_ticked_when_a_file_failed(tmp_path: Path) -> None:
     out = console.export_text()
     assert "✓" not in out.split("input rows =")[1].splitlines()[0]
     assert "1 file(s) failed" in out
+
+
+@pytest.mark.parametrize("declared", [True, False])
+def test_gzipped_utf16_files_are_read(tmp_path: Path, declared: bool) -> None:
+    """Issue 14 defect 4: UTF-16 inside a .csv.gz was looked for in the compressed bytes, so
+    its BOM was never seen and a declared file was refused."""
+    import gzip
+
+    raw = ("\ufeff" + CUSTOMERS.replace("ann", "anné")).encode("utf-16-le")
+    (tmp_path / "c.csv.gz").write_bytes(gzip.compress(raw))
+    extra = ", csv: {encoding: utf-16}" if declared else ""
+    project(tmp_path, f"sources:\n  - {{name: crm, path: c.csv.gz, table: customers{extra}}}\n")
+    (f,) = ingest(load_config(tmp_path)).files
+    assert (f.status, f.loaded, f.rejected) == ("loaded", 2, 0), f.message
+    assert sorted(query(tmp_path, "SELECT customer_id, country FROM customers")) == [
+        ("c1", "FR"),
+        ("c2", "DE"),
+    ]

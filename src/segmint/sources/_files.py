@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import glob
+import gzip
 import hashlib
 import re
 import shutil
@@ -207,10 +208,34 @@ def _utf16_pattern(head: bytes) -> str | None:
     return None
 
 
-def _utf16_codec(path: Path, encoding: str) -> str | None:
-    """The Python codec to transcode ``path`` with, when it is UTF-16 (by BOM or declaration)."""
+def _is_gzip(path: Path) -> bool:
     with path.open("rb") as fh:
-        head = fh.read(8192)
+        return fh.read(2) == b"\x1f\x8b"
+
+
+def _text_head(path: Path, size: int = 8192) -> bytes:
+    """The first ``size`` bytes of the text in ``path``, inside a gzip file if it is one."""
+    with gzip.open(path, "rb") if _is_gzip(path) else path.open("rb") as fh:
+        try:
+            return fh.read(size)
+        except (OSError, EOFError):  # a damaged gzip stream is the CSV reader's to report
+            return b""
+
+
+def _utf16_codec(path: Path, encoding: str) -> str | None:
+    """The Python codec to transcode ``path`` with, when it is UTF-16 (by BOM or declaration),
+    also inside a gzip file. zstd needs a library the standard one lacks: a UTF-16 zstd file is
+    refused with what to do."""
+    with path.open("rb") as fh:
+        zstd = fh.read(4) == b"\x28\xb5\x2f\xfd"
+    if zstd:
+        if encoding == "utf-16":
+            raise SourceError(
+                f"{path}: UTF-16 text inside zstd cannot be read; compress it with gzip, or "
+                "re-encode it as UTF-8"
+            )
+        return None
+    head = _text_head(path)
     if head[:2] in _BOMS:
         return "utf-16"  # reads the byte order from the BOM and drops it
     if encoding != "utf-16":
@@ -227,13 +252,18 @@ def _open_transcoded(
     materialize: bool,
     codec: str,
 ) -> OpenedFile:
-    """Read a UTF-16 file through a UTF-8 copy (DuckDB's readers do not decode UTF-16)."""
+    """Read a UTF-16 file (plain or gzip) through a UTF-8 copy (DuckDB's readers do not
+    decode UTF-16)."""
     tmp = Path(tempfile.mkdtemp(prefix="segmint-utf16-"))
-    target = tmp / path.name
+    packed = _is_gzip(path)
+    target = tmp / (path.name.removesuffix(".gz") if packed else path.name)
     decoder = codecs.getincrementaldecoder(codec)("strict")
     done = 0
     try:
-        with path.open("rb") as src, target.open("w", encoding="utf-8", newline="") as dst:
+        with (
+            gzip.open(path, "rb") if packed else path.open("rb") as src,
+            target.open("w", encoding="utf-8", newline="") as dst,
+        ):
             for chunk in iter(lambda: src.read(1 << 20), b""):
                 dst.write(decoder.decode(chunk))  # streamed in 1 MB chunks, never held whole
                 done += len(chunk)
