@@ -11,6 +11,7 @@ import math
 import os
 import random
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -215,6 +216,7 @@ def test_live_documents_round_trip_with_versions(store: OnlineStore) -> None:
         seen={"e1": 473000},
         segments={"vip": AT},
         publish=3,
+        clock=1714557600.123456,
     )
     store.commit(Commit(docs=[doc]))
     assert doc.version == 1
@@ -276,6 +278,70 @@ def test_a_conflict_writes_nothing(store: OnlineStore) -> None:
     assert store.notifications(0, 10) == []
     assert store.due_deliveries(math.inf, 10) == []
     assert store.deliveries(10) == []
+
+
+# --- applied event ids (global to the project, by arrival) -------------------------------------
+DAY = 86_400.0
+
+
+def test_applied_event_ids_are_global_with_their_arrival(store: OnlineStore) -> None:
+    """Regression (issue 15, defects 4 and 5): a commit claims its event ids for the whole
+    project, whichever customer they came with, remembered with their arrival time."""
+    now = time.time()
+    assert store.applied(["e1", "e2"]) == {}
+    store.commit(
+        Commit(
+            docs=[LiveDoc("a")],
+            event_ids={"e1": now - 30 * DAY + 60, "e2": now},
+            remember_s=31 * DAY,
+        )
+    )
+    got = store.applied(["e1", "e2", "e3", "e1"])
+    assert set(got) == {"e1", "e2"}
+    assert got["e1"] == pytest.approx(now - 30 * DAY + 60) and got["e2"] == pytest.approx(now)
+    assert store.applied([]) == {}
+
+
+def test_claiming_a_held_event_id_conflicts_and_writes_nothing(
+    opener: Callable[[], OnlineStore],
+) -> None:
+    """Regression (issue 15, defect 5): two writers applying one event id, each for another
+    customer: the second commit conflicts (so it reads again and sees a duplicate), and none
+    of it is written."""
+    one, two = opener(), opener()
+    now = time.time()
+    one.commit(Commit(docs=[LiveDoc("a")], event_ids={"shared": now}, remember_s=DAY))
+    attempt = Commit(
+        docs=[LiveDoc("b")],
+        changes=[enter("b", "vip", "shared")],
+        event_ids={"own": now, "shared": now},
+        remember_s=DAY,
+    )
+    with pytest.raises(Conflict, match="shared"):
+        two.commit(attempt)
+    assert set(two.live(["a", "b"])) == {"a"}
+    assert two.applied(["own", "shared"]).keys() == {"shared"}
+    assert two.history("vip", 10) == []
+
+
+def test_event_ids_are_forgotten_a_window_after_their_arrival(store: OnlineStore) -> None:
+    """Regression (issue 15, defect 4): the window counts from arrival: an id that arrived
+    longer ago than ``remember_s`` is forgotten (and may be claimed again), one that arrived
+    within it is held, whatever the event's own time."""
+    now = time.time()
+    store.commit(
+        Commit(
+            docs=[LiveDoc("a")],
+            event_ids={"old": now - 8 * DAY, "recent": now - 6 * DAY},
+            remember_s=7 * DAY,
+        )
+    )
+    assert set(store.applied(["old", "recent"])) == {"recent"}
+    doc = store.live(["a"])["a"]
+    store.commit(Commit(docs=[doc], event_ids={"old": now}, remember_s=7 * DAY))
+    assert set(store.applied(["old", "recent"])) == {"old", "recent"}
+    with pytest.raises(Conflict):
+        store.commit(Commit(docs=[LiveDoc("b")], event_ids={"recent": now}, remember_s=7 * DAY))
 
 
 def test_deleted_documents_go(store: OnlineStore) -> None:

@@ -21,6 +21,8 @@ key                             type     holds
                                          by seq
 ``p:history:{segment}``         zset     the same records, one segment's
 ``p:event:{event_id}``          string   dedup marker (receipt time), expires in 7 days
+``p:applied:{event_id}``        string   an applied event id's arrival (epoch seconds),
+                                         expires when its de-duplication window ends
 ``p:dead``, ``p:dead:seq``      list     ``[id, received_at, item]`` newest first (capped)
 ``p:meta:{kind}``               hash     name -> record JSON
 ``p:deliveries``                hash     delivery id -> JSON
@@ -32,8 +34,10 @@ A publish writes the new snapshot under a fresh namespace ``p:g{gen}``, then one
 switches ``p:publish`` to it and renames its member zsets into place; readers read the
 namespace in service and its keys in one MULTI/EXEC, so they see the old snapshot or the new
 one, never half of each. A live commit is one Lua script that checks every document's version
-and only then writes, so it is all or nothing. Scripts build key names from the prefix, so
-the store needs one Redis node (a primary, with replicas if you like), not Redis Cluster.
+and that none of the event ids it claims is held already, and only then writes, so it is all
+or nothing and no event id is applied twice, whichever worker or customer it comes with.
+Scripts build key names from the prefix, so the store needs one Redis node (a primary, with
+replicas if you like), not Redis Cluster.
 """
 
 from __future__ import annotations
@@ -97,14 +101,17 @@ _RECORD_ATTEMPTS = (
     _PUT_DELIVERY + "for i = 2, #ARGV, 5 do put_delivery(ARGV[1], i) end\nreturn false\n"
 )
 
-# ARGV: prefix, then how many docs, deleted, aliases, changes and deliveries, then each
-# part flat: docs (id, version read, JSON), deleted (id, version read), aliases (identifier,
-# id), changes (segment, id, change, JSON array without seq), deliveries (see above).
+# ARGV: prefix, then how many docs, deleted, aliases, changes, deliveries and event ids, then
+# each part flat: event ids (id, arrival, expiry in ms since 1970), docs (id, version read,
+# JSON), deleted (id, version read), aliases (identifier, id), changes (segment, id, change,
+# JSON array without seq), deliveries (see above). Returns false, or what conflicted:
+# {'doc', customer id} or {'event', event id}.
 _COMMIT = (
     _PUT_DELIVERY
     + """
 local p = ARGV[1]
-local docs = 7
+local eids = 8
+local docs = eids + 3 * tonumber(ARGV[7])
 local dels = docs + 3 * tonumber(ARGV[2])
 local als = dels + 2 * tonumber(ARGV[3])
 local chs = als + 2 * tonumber(ARGV[4])
@@ -113,10 +120,16 @@ local function version(id)
   return tonumber(redis.call('HGET', p .. ':live:doc:' .. id, 'v') or '0')
 end
 for i = docs, dels - 1, 3 do
-  if version(ARGV[i]) ~= tonumber(ARGV[i + 1]) then return ARGV[i] end
+  if version(ARGV[i]) ~= tonumber(ARGV[i + 1]) then return {'doc', ARGV[i]} end
 end
 for i = dels, als - 1, 2 do
-  if version(ARGV[i]) ~= tonumber(ARGV[i + 1]) then return ARGV[i] end
+  if version(ARGV[i]) ~= tonumber(ARGV[i + 1]) then return {'doc', ARGV[i]} end
+end
+for i = eids, docs - 1, 3 do
+  if redis.call('EXISTS', p .. ':applied:' .. ARGV[i]) == 1 then return {'event', ARGV[i]} end
+end
+for i = eids, docs - 1, 3 do
+  redis.call('SET', p .. ':applied:' .. ARGV[i], ARGV[i + 1], 'PXAT', ARGV[i + 2])
 end
 for i = dels, als - 1, 2 do
   redis.call('DEL', p .. ':live:doc:' .. ARGV[i])
@@ -452,7 +465,10 @@ class RedisStore:
     def commit(self, commit: Commit) -> None:
         args: list[Any] = [self.prefix]
         args += [len(commit.docs), len(commit.deleted), len(commit.aliases)]
-        args += [len(commit.changes), len(commit.deliveries)]
+        args += [len(commit.changes), len(commit.deliveries), len(commit.event_ids)]
+        for eid, at in commit.event_ids.items():
+            # a window already over expires the claim at once (Redis deletes the key)
+            args += [eid, repr(float(at)), max(1, int((at + commit.remember_s) * 1000))]
         for d in commit.docs:
             args += [d.customer_id, d.version, orjson.dumps(d.to_json()).decode()]
         for d in commit.deleted:
@@ -464,10 +480,23 @@ class RedisStore:
         args += _delivery_args(commit.deliveries)
         with self._guard():
             moved = self._commit(args=args)
-        if moved is not None:
-            raise Conflict(f"live document {moved!r} changed since read")
+        if moved:
+            kind, name = _texts(moved)
+            if kind == "event":
+                raise Conflict(f"event {name!r} was applied by another commit")
+            raise Conflict(f"live document {name!r} changed since read")
         for d in commit.docs:
             d.version += 1
+
+    def applied(self, event_ids: Sequence[str]) -> dict[str, float]:
+        ids = list(dict.fromkeys(event_ids))
+        out: dict[str, float] = {}
+        for i in range(0, len(ids), _CHUNK):
+            chunk = ids[i : i + _CHUNK]
+            with self._guard():
+                rows = self._r.mget([self._k("applied", eid) for eid in chunk])
+            out.update({eid: float(at) for eid, at in zip(chunk, rows, strict=True) if at})
+        return out
 
     def live_ids(self) -> Iterator[str]:
         """Every customer with a live document, in id order (like SQLite), a page at a time."""

@@ -2,7 +2,9 @@
 
 A publish is one transaction, so in WAL mode every reader keeps seeing the old snapshot until
 it commits. Live writes take the write lock (``BEGIN IMMEDIATE``) and check each document's
-version, so two processes applying events to one customer cannot lose an update.
+version and that none of the event ids they claim is held already (table ``applied``, by
+arrival and expiry time), so two processes applying events cannot lose an update or both
+apply one event.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ CREATE TABLE IF NOT EXISTS changes (
     at TEXT, event_id TEXT);
 CREATE INDEX IF NOT EXISTS changes_segment ON changes (segment, seq);
 CREATE TABLE IF NOT EXISTS event_log (event_id TEXT PRIMARY KEY, received_at TEXT, event TEXT);
+CREATE TABLE IF NOT EXISTS applied (event_id TEXT PRIMARY KEY, arrived REAL, expires REAL);
+CREATE INDEX IF NOT EXISTS applied_expires ON applied (expires);
 CREATE TABLE IF NOT EXISTS dead_letter (
     id INTEGER PRIMARY KEY AUTOINCREMENT, received_at TEXT, item TEXT);
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -212,6 +216,36 @@ class SQLiteStore:
         for d in commit.docs:
             d.version += 1
 
+    def applied(self, event_ids: Sequence[str]) -> dict[str, float]:
+        out: dict[str, float] = {}
+        now = time.time()
+        for chunk in _chunks(event_ids):
+            marks = ",".join("?" * len(chunk))
+            rows = self._read(
+                f"SELECT event_id, arrived FROM applied WHERE event_id IN ({marks}) "
+                "AND expires > ?",
+                [*chunk, now],
+            )
+            out.update(rows)
+        return out
+
+    @staticmethod
+    def _claim(con: sqlite3.Connection, commit: Commit) -> None:
+        """Claim the commit's event ids (Conflict when one is held and still remembered);
+        forget the ids whose window has passed."""
+        if not commit.event_ids:
+            return
+        now = time.time()
+        for eid in commit.event_ids:
+            row = con.execute("SELECT expires FROM applied WHERE event_id = ?", (eid,)).fetchone()
+            if row is not None and row[0] > now:
+                raise Conflict(f"event {eid!r} was applied by another commit")
+        con.execute("DELETE FROM applied WHERE expires <= ?", (now,))
+        con.executemany(
+            "INSERT OR REPLACE INTO applied VALUES (?, ?, ?)",
+            [(eid, at, at + commit.remember_s) for eid, at in commit.event_ids.items()],
+        )
+
     def _commit(self, commit: Commit) -> None:
         con = self._conn()
         con.execute("BEGIN IMMEDIATE")
@@ -222,6 +256,7 @@ class SQLiteStore:
                 ).fetchone()
                 if (row[0] if row else 0) != doc.version:
                     raise Conflict(f"live document {doc.customer_id!r} changed since read")
+            self._claim(con, commit)
             for doc in commit.deleted:
                 con.execute("DELETE FROM live WHERE customer_id = ?", (doc.customer_id,))
             con.executemany(

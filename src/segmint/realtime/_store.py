@@ -8,7 +8,11 @@ Two parts, kept apart on purpose:
   reader sees the old snapshot or the new one, never half of each;
 * the **live** state the event processor keeps per customer (counters from live events, the
   event ids it has applied, the rule segments it is in), written with optimistic concurrency
-  so that any number of workers can apply events without losing an update.
+  so that any number of workers can apply events without losing an update;
+* the **applied event ids** of the whole project, each with its arrival time: an ``event_id``
+  is global (whichever customer it names), claimed by the commit that applies it (a commit
+  claiming an id another commit holds conflicts, so two workers never both apply it) and
+  remembered for the de-duplication window counted from its arrival.
 
 :class:`SQLiteStore` (embedded default) and :class:`RedisStore` (production) implement it;
 ``tests/realtime/test_store_contract.py`` runs one suite over both.
@@ -32,8 +36,10 @@ class LiveDoc:
     """What the processor keeps for one customer.
 
     ``counters`` are live buckets (:mod:`segmint.realtime._counters`); ``seen`` maps each
-    applied event id to its hour, so a redelivered event is recognised; ``segments`` maps
-    each rule segment the customer is in to when they entered; ``publish`` is the publish
+    event id applied to this customer to the hour it arrived (the project-wide record is the
+    store's :meth:`OnlineStore.applied`); ``segments`` maps each rule segment the customer is
+    in to when they entered; ``clock`` is the latest moment (epoch seconds) the memberships
+    were evaluated as of, so a late event never moves them back; ``publish`` is the publish
     version the document was last evaluated against; ``version`` counts writes (optimistic
     concurrency: a write succeeds only if nobody wrote since the read).
     """
@@ -44,6 +50,7 @@ class LiveDoc:
     segments: dict[str, str] = field(default_factory=dict)
     publish: int = 0
     version: int = 0
+    clock: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -51,6 +58,7 @@ class LiveDoc:
             "seen": self.seen,
             "segments": self.segments,
             "publish": self.publish,
+            "clock": self.clock,
         }
 
     @classmethod
@@ -62,6 +70,7 @@ class LiveDoc:
             dict(doc.get("segments", {})),
             int(doc.get("publish", 0)),
             version,
+            float(doc.get("clock", 0.0)),
         )
 
 
@@ -94,13 +103,18 @@ class Commit:
     """One atomic write of the processor: live documents (each expected at the version it
     was read at), alias links, membership changes (each also a notification) and the webhook
     deliveries they start. ``deleted`` are live documents merged into another (an anonymous
-    visitor who logged in)."""
+    visitor who logged in). ``event_ids`` are the event ids the commit applied, each with its
+    arrival time (epoch seconds): the commit claims them for the whole project, conflicts
+    when another commit holds one still remembered, and the store remembers them for
+    ``remember_s`` seconds after their arrival (then forgets them)."""
 
     docs: list[LiveDoc] = field(default_factory=list)
     aliases: dict[str, str] = field(default_factory=dict)
     deleted: list[LiveDoc] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
     deliveries: list[dict[str, Any]] = field(default_factory=list)
+    event_ids: dict[str, float] = field(default_factory=dict)
+    remember_s: float = 7 * 86_400.0
 
 
 @dataclass(frozen=True)
@@ -189,7 +203,12 @@ class OnlineStore(Protocol):
         """The live documents that exist, each with the version it was read at."""
 
     def commit(self, commit: Commit) -> None:
-        """Write it all or nothing; raise :class:`Conflict` when a document moved on."""
+        """Write it all or nothing; raise :class:`Conflict` when a document moved on or one
+        of its ``event_ids`` is held (still remembered) by an earlier commit."""
+
+    def applied(self, event_ids: Sequence[str]) -> dict[str, float]:
+        """Of ``event_ids``, those a commit applied and the store still remembers (their
+        arrival is less than the commit's ``remember_s`` ago), with their arrival time."""
 
     def live_ids(self) -> Iterator[str]:
         """Every customer with a live document (for a sweep of time-driven exits)."""
