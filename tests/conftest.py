@@ -102,6 +102,22 @@ def pg_url() -> Iterator[str]:
         conn.close()
 
 
+SHARED_EMAIL = "noreply@example.com"
+
+
+def shared_email_project(root: Path) -> Path:
+    """A CRM where four accounts share a placeholder e-mail (over the limit of 2) and one has
+    its own; returns the project file. The shape of issue 14, defect 6."""
+    rows = [f"s{i},{SHARED_EMAIL}" for i in range(1, 5)] + ["s5,own@example.com"]
+    write(root / "crm.csv", "customer_id,email\n" + "\n".join(rows) + "\n")
+    return write(
+        root / "segmint.yaml",
+        "project: shared\nwarehouse: duckdb:///.segmint/w.duckdb\npii: [email]\n"
+        "identity: {max_accounts_per_identifier: 2}\n"
+        "sources:\n  - {name: crm, path: crm.csv, table: customers}\n",
+    )
+
+
 def write(path: Path, text: str) -> Path:
     """Write a small test file (dedented by the caller), creating folders."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -27,7 +27,7 @@ from segmint.config import Settings
 from segmint.privacy import PiiCipher, load_master_key
 from segmint.schema import RULES
 from segmint.warehouse import connect
-from tests.conftest import write
+from tests.conftest import SHARED_EMAIL, shared_email_project, write
 
 RUNNER = CliRunner()
 #: no setting of the developer's shell reaches a command unless a test passes it
@@ -505,33 +505,17 @@ def test_console_script_errors_without_traceback(
     says(proc.stderr, needle)
 
 
-SHARED_CRM = """\
-customer_id,email
-s1,noreply@example.com
-s2,noreply@example.com
-s3,noreply@example.com
-s4,noreply@example.com
-s5,own@example.com
-"""
-
-
 def test_a_shared_placeholder_email_is_reported_and_no_customer(tmp_path: Path) -> None:
     """Regression (issue 14, defect 6): an e-mail shared by more accounts than
     identity.max_accounts_per_identifier became a phantom customer ``email:<hash>`` that
     `customers show` returned, and only the JSON report listed it. Now there is one customer
     per account, the terminal and both reports list it (hashed), and a look-up says why."""
-    write(tmp_path / "crm.csv", SHARED_CRM)
-    config = write(
-        tmp_path / "segmint.yaml",
-        "project: shared\nwarehouse: duckdb:///.segmint/w.duckdb\npii: [email]\n"
-        "identity: {max_accounts_per_identifier: 2}\n"
-        "sources:\n  - {name: crm, path: crm.csv, table: customers}\n",
-    )
+    config = shared_email_project(tmp_path)
     segmint("keys", "generate", "--out", tmp_path / "segmint.key")
     env: dict[str, str | None] = {"SEGMINT_KEY_FILE": str(tmp_path / "segmint.key")}
     result = segmint("ingest", "-c", config, env=env)
     key = load_master_key(Settings(key_file=tmp_path / "segmint.key"))
-    shared_hash = PiiCipher(key).hash("noreply@example.com")
+    shared_hash = PiiCipher(key).hash(SHARED_EMAIL)
     assert "noreply" not in result.output
     says(result.output, "5 customers", "Identifiers not used for linking", shared_hash[:16])
     assert ["email", shared_hash[:16] + "…", "4"] in rows(result.output)
@@ -545,6 +529,6 @@ def test_a_shared_placeholder_email_is_reported_and_no_customer(tmp_path: Path) 
         customers = wh.to_arrow(wh.table("customers").select("customer_id")).to_pylist()
     assert ids == {"s1", "s2", "s3", "s4", "s5"}
     assert sorted(c["customer_id"] for c in customers) == ["s1", "s2", "s3", "s4", "s5"]
-    show = segmint("customers", "show", "noreply@example.com", "-c", config, env=env, code=2)
+    show = segmint("customers", "show", SHARED_EMAIL, "-c", config, env=env, code=2)
     assert show.stdout == "" and "noreply" not in show.output
     says(show.output, "error: the email given is shared by 4 accounts", "not linked to one")

@@ -16,7 +16,7 @@ from segmint.privacy import PiiCipher, load_master_key
 from segmint.profiles import customer_profile
 from segmint.schema import T
 from segmint.warehouse import IbisWarehouse, connect
-from tests.conftest import write
+from tests.conftest import SHARED_EMAIL, shared_email_project, write
 
 CRM = """\
 customer_id,email,crm_id
@@ -167,31 +167,15 @@ def test_rows_without_a_kept_id_are_resolved_through_identities(
     assert _stamps(tmp_path)["9"] == "u3"
 
 
-SHARED_CRM = """\
-customer_id,email
-s1,noreply@example.com
-s2,noreply@example.com
-s3,noreply@example.com
-s4,noreply@example.com
-s5,own@example.com
-"""
-
-
 def test_a_shared_placeholder_email_is_no_phantom_customer(tmp_path: Path, pii_key: str) -> None:
     """Regression (issue 14, defect 6): an e-mail shared by more accounts than the limit was
     rightly not used for linking, but still became a customer ``email:<hash>`` with nothing
     attached (one customer too many). Now it is no customer and is reported."""
-    write(tmp_path / "crm.csv", SHARED_CRM)
-    write(
-        tmp_path / "segmint.yaml",
-        "project: id\nwarehouse: duckdb:///w.duckdb\npii: [email]\n"
-        "identity: {max_accounts_per_identifier: 2}\n"
-        "sources:\n  - {name: crm, path: crm.csv, table: customers}\n",
-    )
+    shared_email_project(tmp_path)
     cfg = load_config(tmp_path)
     report = ingest(cfg)
     with connect(cfg.warehouse, cfg.base_dir) as wh:
-        shared_hash = PiiCipher(load_master_key()).hash("noreply@example.com")
+        shared_hash = PiiCipher(load_master_key()).hash(SHARED_EMAIL)
         ids = wh.to_arrow(wh.table(T.IDENTITIES)).to_pylist()
         customers = wh.to_arrow(wh.table(T.CUSTOMERS).select("customer_id")).to_pylist()
         shared = wh.to_arrow(wh.table(T.SHARED_IDENTIFIERS)).to_pylist()
