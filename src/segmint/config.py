@@ -506,6 +506,12 @@ class ServeConfig(_Strict):
         le=1_000_000_000,
         description="The largest request body taken; a larger one is answered 413.",
     )
+    mask_free_text: Literal["emails_and_phones", "emails", "off"] = Field(
+        "emails_and_phones",
+        description="What is masked in an event's free text (query, page_url, string "
+        "properties) before it is stored or forwarded: e-mail addresses and phone numbers, "
+        "e-mail addresses only, or nothing.",
+    )
     webhooks: list[WebhookConfig] = Field(default_factory=list)
 
     @field_validator("online_store")

@@ -9,5 +9,27 @@ from segmint.privacy._crypto import (
     load_master_key,
     write_key_file,
 )
+from segmint.privacy._live import (
+    LivePrivacy,
+    encodable,
+    identifier_hash,
+    identifier_kind,
+    live_privacy,
+    normalize_email,
+    normalize_phone,
+)
 
-__all__ = ["KEY_HELP", "PiiCipher", "generate_key", "load_master_key", "write_key_file"]
+__all__ = [
+    "KEY_HELP",
+    "LivePrivacy",
+    "PiiCipher",
+    "encodable",
+    "generate_key",
+    "identifier_hash",
+    "identifier_kind",
+    "live_privacy",
+    "load_master_key",
+    "normalize_email",
+    "normalize_phone",
+    "write_key_file",
+]

@@ -102,6 +102,8 @@ class PiiCipher:
             raise ValueError(f"master key has {len(master_key)} bytes, expected 32")
         self._aes = AESGCM(self._derive(master_key, b"segmint-pii-enc"))
         self._mac_key = self._derive(master_key, b"segmint-pii-mac")
+        # keyed once: each hash copies the keyed state instead of keying HMAC again
+        self._mac = hmac.new(self._mac_key, digestmod=hashlib.sha256)
 
     @staticmethod
     def _derive(master: bytes, info: bytes) -> bytes:
@@ -133,7 +135,9 @@ class PiiCipher:
 
     def hash(self, normalized: str) -> str:
         """HMAC-SHA256 hex digest of an already normalized value."""
-        return hmac.new(self._mac_key, normalized.encode(), hashlib.sha256).hexdigest()
+        mac = self._mac.copy()
+        mac.update(normalized.encode())
+        return mac.hexdigest()
 
     # vectorized forms, used as DuckDB UDFs -------------------------------------------------
 

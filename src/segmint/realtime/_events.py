@@ -4,6 +4,11 @@ A batch from a site's collector is validated item by item, so one bad event neve
 other 999; what is rejected comes back with the field, the rule it broke and a message, and
 is kept in the dead-letter table (:meth:`OnlineStore.dead_letter`), never dropped.
 
+Personal data is taken care of here, once, so that no store or webhook downstream ever sees it
+in clear (:class:`~segmint.privacy.LivePrivacy`): an e-mail or phone identifier becomes its
+keyed hash, fields and ``properties`` keys declared PII are encrypted, free text is masked; a
+rejected event is kept through :func:`dead_letter_copy`, which applies the same rules.
+
 >>> ok, problems = validate_event({"event_id": "e1", "event_type": "purchase",
 ...                                "customer_id": "c1", "price": -3})
 >>> ok is None, problems[0]["field"], problems[0]["rule"]
@@ -21,6 +26,8 @@ from typing import Any
 
 import pycountry
 
+from segmint.privacy import LivePrivacy, encodable, live_privacy
+from segmint.privacy._mask import _EMAIL, EMAIL_MASK, mask_text
 from segmint.schema import EVENT_TYPES
 
 #: the most events one request may carry
@@ -31,6 +38,17 @@ _EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 #: the largest price taken: sums of prices must stay exact in a double and fit every store
 #: (a JSON integer such as 10**300 once passed and stopped the Redis worker)
 PRICE_MAX = 1e12
+#: ``properties``: the most keys (at every level together), the deepest nesting (an object
+#: or list in ``properties`` is level 1) and the largest JSON size; deeper JSON once
+#: exhausted the recursion of the checks
+PROPERTIES_MAX_KEYS = 200
+PROPERTIES_MAX_DEPTH = 8
+PROPERTIES_MAX_BYTES = 8_192
+#: the longest ``ts`` text taken (ISO 8601 with microseconds and an offset is 32)
+TS_MAX_LENGTH = 64
+#: the prefix of anonymous visitors' live records: a customer id may not start with it, or
+#: ``customer_id: "anonymous_id:X"`` would share visitor X's record
+RESERVED_PREFIX = "anonymous_id:"
 _ID = re.compile(r"^[A-Za-z0-9._:@\-]{1,128}$")
 _STRINGS = {
     "customer_id": 128,
@@ -43,7 +61,6 @@ _STRINGS = {
     "channel": 64,
     "page_url": 2_048,
 }
-_PROPERTIES_BYTES = 8_192
 
 #: what an event may hold, for the API's schema and for messages
 EVENT_SCHEMA: dict[str, Any] = {
@@ -68,20 +85,50 @@ EVENT_SCHEMA: dict[str, Any] = {
         "price": {"type": "number", "minimum": 0, "maximum": PRICE_MAX},
         "quantity": {"type": "integer", "minimum": -100_000, "maximum": 100_000},
         "country": {"type": "string", "description": "ISO 3166-1 alpha-2, e.g. DE"},
-        "properties": {"type": "object", "description": "Anything else (8 KB at most)."},
+        "properties": {
+            "type": "object",
+            "description": f"Anything else: at most {PROPERTIES_MAX_KEYS} keys, "
+            f"{PROPERTIES_MAX_DEPTH} levels deep and {PROPERTIES_MAX_BYTES} bytes as JSON.",
+        },
     },
-    "description": "One event; customer_id or anonymous_id (or both, at a login) is required.",
+    "description": "One event; customer_id or anonymous_id (or both, at a login) is required "
+    f"(a customer_id may not start with '{RESERVED_PREFIX}'). Strings must be encodable "
+    "as UTF-8.",
 }
 _FIELDS = frozenset(EVENT_SCHEMA["properties"])
+#: the rules whose message quotes the value sent
+_QUOTING = frozenset(("type", "format", "one_of", "iso_country", "unknown_field"))
 
 
 def _problem(field: str, rule: str, message: str) -> dict[str, str]:
     return {"field": field, "rule": rule, "message": message}
 
 
+def _bad_text(value: str) -> bool:
+    """Whether ``value`` holds what UTF-8 cannot encode (a lone surrogate such as \\ud800,
+    which JSON can spell and no store can keep)."""
+    if value.isascii():
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _encoding(name: str) -> dict[str, str]:
+    return _problem(
+        name, "encoding", "holds a character UTF-8 cannot encode (a lone surrogate such as \\ud800)"
+    )
+
+
 def _ts(value: Any, now: datetime) -> tuple[datetime | None, dict[str, str] | None]:
     if not isinstance(value, str):
         return None, _problem("ts", "type", f"should be an ISO 8601 string, got {value!r:.60}")
+    if len(value) > TS_MAX_LENGTH:
+        return None, _problem(
+            "ts", "max_length", f"is {len(value)} characters; at most {TS_MAX_LENGTH}"
+        )
     try:
         ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
@@ -106,6 +153,15 @@ def _string(name: str, value: Any) -> dict[str, str] | None:
         return _problem(name, "required", "is empty")
     if len(value) > _STRINGS[name]:
         return _problem(name, "max_length", f"is {len(value)} characters; at most {_STRINGS[name]}")
+    if _bad_text(value):
+        return _encoding(name)
+    if name == "customer_id" and value.startswith(RESERVED_PREFIX):
+        return _problem(
+            name,
+            "reserved",
+            f"may not start with '{RESERVED_PREFIX}' (the prefix of anonymous visitors' "
+            "records); send the visitor's id as anonymous_id",
+        )
     return None
 
 
@@ -141,10 +197,12 @@ def _country(value: Any) -> tuple[str | None, dict[str, str] | None]:
 
 
 def validate_event(
-    raw: Any, now: datetime | None = None
+    raw: Any, now: datetime | None = None, privacy: LivePrivacy | None = None
 ) -> tuple[dict[str, Any] | None, list[dict[str, str]]]:
     """Check one event. Returns ``(event, [])`` with the event normalised (``ts`` a UTC
-    datetime, ``country`` upper case), or ``(None, problems)``, each naming field and rule."""
+    datetime, ``country`` upper case, personal data hashed, encrypted or masked by
+    ``privacy``, by default the project-less rules with the key of the environment), or
+    ``(None, problems)``, each naming field and rule (and quoting no personal data)."""
     now = now or datetime.now(UTC)
     if not isinstance(raw, Mapping):
         return None, [_problem("(event)", "type", f"should be an object, got {type(raw).__name__}")]
@@ -156,6 +214,8 @@ def validate_event(
     eid = raw.get("event_id")
     if eid is None:
         problems.append(_problem("event_id", "required", "is missing"))
+    elif isinstance(eid, str) and _bad_text(eid):
+        problems.append(_encoding("event_id"))
     elif not isinstance(eid, str) or not _ID.match(eid):
         problems.append(_problem("event_id", "format", "should be 1-128 of A-Z a-z 0-9 . _ : @ -"))
     else:
@@ -176,7 +236,69 @@ def validate_event(
         problems.append(
             _problem("customer_id", "one_of", "give customer_id or anonymous_id (or both)")
         )
-    return (None, problems) if problems else (event, [])
+    if not problems:
+        privacy = privacy or live_privacy(())
+        problems = [_problem(f, "pii_key", m) for f, m in privacy.event(event)]
+    return (None, [_safe(p) for p in problems]) if problems else (event, [])
+
+
+def _safe(problem: dict[str, str]) -> dict[str, str]:
+    """A problem as it may be answered and stored: no personal data it could quote, and
+    nothing UTF-8 cannot encode (a field name is the client's). Phone-like digit runs are
+    masked where the message quotes the input, not in a bound's figures."""
+    message = encodable(problem["message"])
+    message = mask_text(message) if problem["rule"] in _QUOTING else _EMAIL.sub(EMAIL_MASK, message)
+    return {
+        "field": mask_text(encodable(problem["field"])),
+        "rule": problem["rule"],
+        "message": message,
+    }
+
+
+def dead_letter_copy(raw: Any, privacy: LivePrivacy | None = None) -> Any:
+    """What a rejected event is stored as: personal data hashed, encrypted or masked by the
+    same rules as an accepted event's, nesting cut at a bound, every string encodable."""
+    return (privacy or live_privacy(())).raw(raw)
+
+
+def _properties(props: Any) -> dict[str, str] | None:
+    """The first bound ``properties`` breaks, walked without recursion (so depth itself is
+    bounded before anything recursive, such as the JSON encoder, reads it)."""
+    if not isinstance(props, Mapping):
+        return _problem("properties", "type", "should be an object")
+    keys = 0
+    stack: list[tuple[Any, int]] = [(props, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > PROPERTIES_MAX_DEPTH:
+            return _problem(
+                "properties", "max_depth", f"is nested more than {PROPERTIES_MAX_DEPTH} levels deep"
+            )
+        if isinstance(value, Mapping):
+            keys += len(value)
+            if keys > PROPERTIES_MAX_KEYS:
+                return _problem(
+                    "properties", "max_keys", f"has more than {PROPERTIES_MAX_KEYS} keys"
+                )
+            for k, v in value.items():
+                if _bad_text(k) or (isinstance(v, str) and _bad_text(v)):
+                    return _encoding("properties")
+                if isinstance(v, Mapping | list):
+                    stack.append((v, depth + 1))
+        else:
+            for v in value:
+                if isinstance(v, str) and _bad_text(v):
+                    return _encoding("properties")
+                if isinstance(v, Mapping | list):
+                    stack.append((v, depth + 1))
+    size = len(json.dumps(props, default=str))
+    if size > PROPERTIES_MAX_BYTES:
+        return _problem(
+            "properties",
+            "max_size",
+            f"is {size} bytes as JSON; at most {PROPERTIES_MAX_BYTES}",
+        )
+    return None
 
 
 def _fields(raw: Mapping[str, Any], event: dict[str, Any], now: datetime) -> list[dict[str, str]]:
@@ -203,10 +325,9 @@ def _fields(raw: Mapping[str, Any], event: dict[str, Any], now: datetime) -> lis
         event["country"] = code
     props = raw.get("properties")
     if props is not None:
-        if not isinstance(props, Mapping):
-            problems.append(_problem("properties", "type", "should be an object"))
-        elif len(json.dumps(props, default=str)) > _PROPERTIES_BYTES:
-            problems.append(_problem("properties", "max_size", "is larger than 8 KB"))
+        p = _properties(props)
+        if p:
+            problems.append(p)
         else:
             event["properties"] = dict(props)
     return problems

@@ -7,42 +7,54 @@ answers as ``GET /v1/...``.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from segmint.errors import NotFoundError
-from segmint.realtime._events import MAX_BATCH, to_wire, validate_event
+from segmint.privacy import LivePrivacy, encodable, live_privacy
+from segmint.privacy._mask import mask_text
+from segmint.realtime._events import MAX_BATCH, dead_letter_copy, to_wire, validate_event
 from segmint.realtime._processor import identity_key
 from segmint.realtime._project import Runtime
 from segmint.realtime._store import LiveDoc, Published
 
 _KINDS = (("rfm_", "rfm"),)
+#: how an identifier hashed at validation starts (the form of the published aliases)
+_HASHED_KINDS = ("email:", "phone:")
 
 
 # --- events --------------------------------------------------------------------------------
+def privacy(rt: Runtime) -> LivePrivacy:
+    """The live path's PII rules for the project (built once per key, then a dict look-up)."""
+    return live_privacy(rt.cfg.pii, rt.cfg.serve.mask_free_text)
+
+
 def collect_events(rt: Runtime, items: Sequence[Any]) -> dict[str, Any]:
     """Validate each item, keep the rejected in the dead letters, drop retries already
     applied (by ``event_id``), and apply (inline) or queue (stream) the rest."""
     if len(items) > MAX_BATCH:
         raise ValueError(f"a batch holds at most {MAX_BATCH} events, got {len(items)}")
     received = datetime.now(UTC)
+    pii = privacy(rt)
     results: list[dict[str, Any]] = []
     good: list[dict[str, Any]] = []
     dead: list[dict[str, Any]] = []
     for i, raw in enumerate(items):
-        event, problems = validate_event(raw, received)
+        event, problems = validate_event(raw, received, pii)
         eid = raw.get("event_id") if isinstance(raw, dict) else None
-        eid = eid if isinstance(eid, str) else None
+        # the client's id as it sent it (only encodable and without an e-mail in clear)
+        eid = pii.code(encodable(eid)) if isinstance(eid, str) else None
         if event is None:
             results.append({"index": i, "event_id": eid, "status": "rejected", "errors": problems})
-            dead.append({"event": raw, "errors": problems, "source": "api"})
+            dead.append({"event": dead_letter_copy(raw, pii), "errors": problems, "source": "api"})
         else:
+            eid = event["event_id"]  # as stored: an e-mail in it is hashed
             results.append({"index": i, "event_id": eid, "status": "accepted", "errors": []})
             good.append(event)
     if dead:
         rt.store.dead_letter(dead)
+    _canonical(rt, good)
     changes, repeated = _deliver(rt, good)
     given: set[str] = set()
     for r in results:
@@ -61,6 +73,22 @@ def collect_events(rt: Runtime, items: Sequence[Any]) -> dict[str, Any]:
         "results": results,
         "lag_seconds": _lag(good, received),
     }
+
+
+def _canonical(rt: Runtime, events: list[dict[str, Any]]) -> None:
+    """Give an event whose customer id is an e-mail or phone (hashed at validation) to the
+    customer the published identities link that hash to, as the batch path does; one store
+    call, made only when the batch has such an event."""
+    hashed = {
+        cid for e in events if (cid := e.get("customer_id")) and cid.startswith(_HASHED_KINDS)
+    }
+    if not hashed:
+        return
+    found = rt.store.resolve(sorted(hashed))
+    for e in events:
+        cid = e.get("customer_id")
+        if cid in found:
+            e["customer_id"] = found[cid]
 
 
 def _deliver(rt: Runtime, events: list[dict[str, Any]]) -> tuple[int, set[str]]:
@@ -104,30 +132,28 @@ def find_customer(rt: Runtime, identifier: str) -> str:
 
 def lookup(rt: Runtime, identifier: str) -> tuple[str, Published, LiveDoc | None]:
     """:func:`find_customer`, with the customer's published record and live document, in
-    one store call (one round trip on Redis)."""
-    keys = [identity_key("customer_id", identifier), identity_key("anonymous_id", identifier)]
-    email = _email_key(rt, identifier)
-    if email:
-        keys.append(email)
-    hit = rt.store.customer(keys, [identifier, identity_key("anonymous_id", identifier)])
+    one store call (one round trip on Redis).
+
+    An e-mail or phone is looked up only through its keyed hash (the form events were stored
+    under), never in clear: an e-mail in any case, a phone in any grouping."""
+    hashed = privacy(rt).hashed(identifier)
+    if hashed is not None:
+        keys = [identity_key("customer_id", hashed), hashed, identity_key("anonymous_id", hashed)]
+        ids = [hashed, identity_key("anonymous_id", hashed)]
+    else:
+        keys = [identity_key("customer_id", identifier), identity_key("anonymous_id", identifier)]
+        ids = [identifier, identity_key("anonymous_id", identifier)]
+    hit = rt.store.customer(keys, ids)
     if hit is None:
-        raise NotFoundError(f"no customer has the identifier {identifier!r}")
+        raise NotFoundError(f"no customer has the identifier {_shown(identifier)}")
     cid, pub, doc = hit
     return cid, pub or Published(cid), doc
 
 
-def _email_key(rt: Runtime, identifier: str) -> str | None:
-    if "@" not in identifier or "email" not in rt.cfg.pii:
-        return None
-    from segmint.errors import KeyMissingError
-    from segmint.privacy import PiiCipher, load_master_key
-
-    try:
-        cipher = PiiCipher(load_master_key())
-    except KeyMissingError:
-        return None
-    text = re.sub(r"^mailto:", "", identifier.strip(), flags=re.IGNORECASE).lower()
-    return identity_key("email", cipher.hash(text))
+def _shown(identifier: str) -> str:
+    """An identifier as an error message may quote it: short, encodable, no e-mail/phone."""
+    short = identifier if len(identifier) <= 64 else identifier[:64] + "..."
+    return repr(mask_text(encodable(short)))
 
 
 def segments_of(rt: Runtime, identifier: str) -> dict[str, Any]:
@@ -165,7 +191,7 @@ def customer_view(rt: Runtime, identifier: str) -> dict[str, Any]:
     """A customer's profile: features and attributes, segments, scores, clusters."""
     cid, pub, doc = lookup(rt, identifier)
     if not pub.values and not pub.segments and doc is None and not pub.recommendations:
-        raise NotFoundError(f"no customer has the identifier {cid!r}")
+        raise NotFoundError(f"no customer has the identifier {_shown(cid)}")
     return {
         "customer_id": cid,
         "features": dict(pub.values),
@@ -213,7 +239,8 @@ def recommend(
             )
     rows = popular.get("global", {}).get("items", [])
     why = "unknown customer" if cid is None else "no recommendations published for this customer"
-    return _recs(identifier, cid, _items(rows, k, "popular right now"), "popularity", why)
+    shown = privacy(rt).hashed(identifier) or identifier  # an unknown e-mail is not echoed
+    return _recs(shown, cid, _items(rows, k, "popular right now"), "popularity", why)
 
 
 def _live_model(
