@@ -257,7 +257,11 @@ class LivePrivacy:
                 top = depth == 0 and key in _SHORT
                 if not top and key.lower() in self.pii and v is not None:
                     try:
-                        v = self.encrypt(self._raw(v, None, depth + 1), key)
+                        column = key if depth == 0 else f"properties.{key}"  # as accepted
+                        clear = (
+                            encodable(v) if isinstance(v, str) else self._raw(v, None, depth + 1)
+                        )
+                        v = self.encrypt(clear, column)
                     except KeyMissingError:
                         v = REMOVED
                     out[self.text(key)] = v
