@@ -170,6 +170,7 @@ def test_concurrent_processors_lose_nothing(tmp_path: Path) -> None:
     """Two processes' worth of writers on one customer: optimistic versions make one retry,
     and every event is counted once."""
     path = tmp_path / "online.sqlite"
+    SQLiteStore(path)  # the store exists before its writers start
     spec = compile_rule("count(product_view, 30d) > 0").aggregates
 
     def work(prefix: str) -> None:
@@ -187,6 +188,7 @@ def test_concurrent_processors_lose_nothing(tmp_path: Path) -> None:
     doc = SQLiteStore(path).live(["c1"])["c1"]
     assert counters.values(doc.counters, spec, T0 + timedelta(days=1))[spec[0].key] == 80
     assert len(doc.seen) == 80 and doc.version == 80
+    assert len(SQLiteStore(path).applied([f"{x}{i}" for x in "ab" for i in range(40)])) == 80
 
 
 def test_commit_conflict_writes_nothing(store: SQLiteStore) -> None:
@@ -205,3 +207,114 @@ def test_commit_conflict_writes_nothing(store: SQLiteStore) -> None:
         )
     assert store.resolve(["anonymous_id:x"]) == {}
     assert store.history("s", 10) == []
+
+
+def _buys(store: SQLiteStore, cid: str) -> int:
+    """The purchases in the customer's live buckets, whatever their hour."""
+    buckets = store.live([cid])[cid].counters.get('count(event_type == "purchase", 30d)', {})
+    return sum(state[0] for state in buckets.values())
+
+
+def test_a_retry_of_an_event_older_than_the_window_is_still_a_duplicate(
+    store: SQLiteStore,
+) -> None:
+    """Regression (issue 15, defect 4): the de-duplication window counts from arrival, not
+    from the event's own time: a retry of an event dated 30 days before the customer's
+    latest (7-day window) is a duplicate and counted once."""
+    p = Processor(store, rules(), dedup_days=7)
+    old = ev("old", "purchase", 0, customer_id="c1")
+    assert p.apply([old]).applied == 1
+    assert p.apply([ev("new", "purchase", 30 * 24 * 60, customer_id="c1")]).applied == 1
+    again = p.apply([old])
+    assert (again.applied, again.duplicates, again.duplicate_ids) == (0, 1, {"old"})
+    assert _buys(store, "c1") == 2
+
+
+def test_an_event_id_is_applied_once_whichever_customer_it_names(store: SQLiteStore) -> None:
+    """Regression (issue 15, defect 5): an event id is global to the project: sent again for
+    another customer (later, or in the same batch) it is a duplicate and changes nothing."""
+    p = Processor(store, rules())
+    assert p.apply([ev("x1", "purchase", 0, customer_id="c1")]).applied == 1
+    later = p.apply([ev("x1", "purchase", 1, customer_id="c2")])
+    assert (later.applied, later.duplicates, later.duplicate_ids) == (0, 1, {"x1"})
+    assert store.live(["c2"])["c2"].counters == {}
+    # in one batch the first copy wins; the other is a repeat within the batch, not of an
+    # earlier one (the API answers it duplicate as the second copy of the request)
+    batch = [
+        ev("b2", "add_to_cart", 2, customer_id="c3"),
+        ev("x2", "purchase", 3, customer_id="c4"),
+        ev("x2", "purchase", 1, customer_id="c3"),
+    ]
+    both = p.apply(batch)
+    assert (both.applied, both.duplicates, both.duplicate_ids) == (2, 1, set())
+    assert _buys(store, "c4") == 1
+    assert store.live(["c3"])["c3"].counters.keys() == {'count(event_type == "add_to_cart", 1d)'}
+    assert set(store.applied(["x1", "x2", "b2"])) == {"x1", "x2", "b2"}
+
+
+def test_two_workers_never_both_apply_one_event_id(tmp_path: Path) -> None:
+    """Regression (issue 15, defect 5): two processes send the same ids for other customers
+    at once: the claim in the commit makes every id count once in all."""
+    path = tmp_path / "online.sqlite"
+    SQLiteStore(path)
+
+    def work(cid: str) -> None:
+        p = Processor(SQLiteStore(path), rules())
+        for i in range(30):
+            p.apply([ev(f"e{i}", "purchase", i, customer_id=cid)])
+
+    threads = [threading.Thread(target=work, args=(c,)) for c in ("c1", "c2")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    store = SQLiteStore(path)
+    docs = store.live(["c1", "c2"])
+    assert sum(_buys(store, c) for c in docs) == 30
+    assert sum(len(d.seen) for d in docs.values()) == 30
+
+
+def test_a_late_event_counts_but_never_moves_membership_back(store: SQLiteStore) -> None:
+    """Regression (issue 15, defect 6): a customer with six purchases today is in
+    frequent_buyers; a purchase dated years ago is counted at its time, but memberships are
+    evaluated as of the customer's latest moment: no exit, and no change dated before the
+    previous one."""
+    p = Processor(store, rules())
+    entered = p.apply([ev(f"b{i}", "purchase", i, customer_id="c1") for i in range(6)])
+    assert changes(entered) == [("c1", "frequent_buyers", "entered")]
+    late = ev("late", "purchase", -60 * 24 * 365 * 20, customer_id="c1")
+    out = p.apply([late])
+    assert (out.applied, out.changes) == (1, [])
+    assert store.members("frequent_buyers", None, 10) == ["c1"]
+    assert _buys(store, "c1") == 7
+    # a late add to cart a year back counts nowhere now; one half an hour before the
+    # purchases puts the customer in keen as of the latest purchase, not as of the cart
+    assert p.apply([ev("cart0", "add_to_cart", -60 * 24 * 365, customer_id="c1")]).changes == []
+    cart = p.apply([ev("cart1", "add_to_cart", -30, customer_id="c1")])
+    assert changes(cart) == [("c1", "keen", "entered")]
+    assert cart.changes[0].at == (T0 + timedelta(minutes=5)).isoformat(timespec="microseconds")
+    ats = [h["at"] for h in store.history("keen", 10) + store.history("frequent_buyers", 10)]
+    assert min(ats) >= (T0 + timedelta(minutes=5)).isoformat(timespec="microseconds")
+    # and a sweep asked for an earlier moment does not rewind either
+    assert p.sweep(T0 - timedelta(days=365)) == []
+
+
+def test_a_late_event_does_not_rewind_a_published_membership(store: SQLiteStore) -> None:
+    """Regression (issue 15, defect 6): the batch path put the customer in frequent_buyers
+    from six purchases before the publish's cut; a first live event dated years before is
+    evaluated as of the cut, not as of its own time, so nothing exits."""
+    rs = rules()
+    seeded: counters.Counters = {}
+    for i in range(6):
+        counters.observe(
+            seeded, rs.specs, {"ts": T0 - timedelta(days=2, minutes=i), "event_type": "purchase"}
+        )
+    cut = T0.timestamp()
+    pub = Published(
+        "c1", counters=seeded, segments={"frequent_buyers": (T0 - timedelta(days=2)).isoformat()}
+    )
+    store.publish([pub], {}, PublishInfo(cut=cut))
+    p = Processor(store, rs)
+    out = p.apply([ev("late", "purchase", -60 * 24 * 365 * 10, customer_id="c1")])
+    assert (out.applied, out.changes) == (1, [])
+    assert store.members("frequent_buyers", None, 10) == ["c1"]

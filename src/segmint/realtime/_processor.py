@@ -1,12 +1,18 @@
 """The incremental processor: one event at a time, the few counters and rule segments it moves.
 
 For each event: resolve who it belongs to (an anonymous visitor who logs in is merged into the
-account there and then), skip it if its ``event_id`` was applied before, fold it into the
-customer's hourly counters, re-evaluate only the rule segments that read a counter it moved
-(and those that read them through ``in_segment``) with the per-profile evaluator of the rule
-language, and record each enter and exit. The state of one batch of events is written in one
-atomic commit; when another worker wrote a customer in between, the batch is read and applied
-again, so running many workers loses and double-counts nothing.
+account there and then), skip it if its ``event_id`` was applied before (for any customer: an
+event id is global to the project, remembered for ``dedup_days`` from its arrival, whatever
+the event's own time), fold it into the customer's hourly counters at its own time,
+re-evaluate only the rule segments that read a counter it moved (and those that read them
+through ``in_segment``) with the per-profile evaluator of the rule language, and record each
+enter and exit. Memberships are evaluated as of the event's time or, for a late event, as of
+the latest moment the customer was already evaluated at (``LiveDoc.clock``): a late event
+counts, but never moves a membership, or a change's time, back.
+
+The state of one batch of events, and the claim of its event ids, is written in one atomic
+commit; when another worker wrote a customer or claimed one of the ids in between, the batch
+is read and applied again, so running many workers loses and double-counts nothing.
 
 The logic per customer is a pure function of the stored state and the events
 (:meth:`Processor.apply_one`), which is what makes the retry safe and the replay of a real
@@ -15,6 +21,7 @@ clickstream comparable with the batch path.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -97,6 +104,10 @@ def _iso(ts: datetime) -> str:
     return ts.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+def _at(epoch_s: float) -> datetime:
+    return datetime.fromtimestamp(epoch_s, UTC)
+
+
 def identity_key(kind: str, value: str) -> str:
     """How an identifier is looked up in the store: ``customer_id:c1``, ``anonymous_id:a9``."""
     return f"{kind}:{value}"
@@ -104,7 +115,7 @@ def identity_key(kind: str, value: str) -> str:
 
 class Processor:
     """Applies events to the online store. ``dedup_days`` is how long an applied
-    ``event_id`` is remembered (a retry later than that would count again)."""
+    ``event_id`` is remembered after it arrived (a retry later than that would count again)."""
 
     def __init__(
         self,
@@ -118,6 +129,7 @@ class Processor:
         self.rules = rules
         self.webhooks = list(webhooks)
         self.dedup_hours = int(dedup_days * 24)
+        self.dedup_s = float(dedup_days) * 86_400
 
     # --- batches -------------------------------------------------------------------------
     def apply(self, events: Sequence[Mapping[str, Any]]) -> Outcome:
@@ -136,15 +148,20 @@ class Processor:
 
     def _apply_once(self, events: Sequence[Mapping[str, Any]]) -> Outcome:
         info = self.store.info()
+        arrived = time.time()
         owners, links = self._owners(events)
         by_owner: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+        first: dict[str, str] = {}  # event id -> the customer of its first copy in the batch
         for event, owner in zip(events, owners, strict=True):
             by_owner[owner].append(event)
+            if event.get("event_id") is not None:
+                first.setdefault(event["event_id"], owner)
+        held = set(self.store.applied(sorted(first)))  # applied by an earlier batch, anyone's
         merged_from = {anon: cid for anon, cid in links.items() if anon != cid}
         ids = sorted(set(by_owner) | set(merged_from))
         docs = self.store.live(ids)
         published = self.store.published(sorted(by_owner))
-        commit = Commit(aliases=dict(merged_from))
+        commit = Commit(aliases=dict(merged_from), remember_s=self.dedup_s)
         outcome = Outcome()
         merged: set[str] = set()
         for anon, cid in merged_from.items():
@@ -158,8 +175,19 @@ class Processor:
             doc = docs.get(owner) or LiveDoc(owner)
             pub = published.get(owner) or Published(owner)
             evs = sorted(evs, key=lambda e: e["ts"])
-            before = set(doc.seen)
-            n, dup = self.apply_one(doc, pub, info, evs, commit, everything=owner in merged)
+            before = held | set(doc.seen)
+            # a copy of an id whose first copy in the batch is another customer's: theirs
+            others = {e["event_id"] for e in evs if first.get(e.get("event_id"), owner) != owner}
+            n, dup = self.apply_one(
+                doc,
+                pub,
+                info,
+                evs,
+                commit,
+                everything=owner in merged,
+                skip=before | others,
+                arrived=arrived,
+            )
             outcome.applied += n
             outcome.duplicates += dup
             if dup:
@@ -201,11 +229,14 @@ class Processor:
 
     def _absorb(self, target: LiveDoc, gone: LiveDoc, commit: Commit, at: datetime) -> LiveDoc:
         """Merge an anonymous visitor's live document into the account they logged in to;
-        the visitor's id leaves its segments (the account is evaluated next)."""
+        the visitor's id leaves its segments (the account is evaluated next), never at a
+        time before either was last evaluated at."""
         target.counters = counters.merge(target.counters, gone.counters, self.rules.specs)
         target.seen.update(gone.seen)
+        target.clock = max(target.clock, gone.clock)
+        when = _iso(_at(max(counters.epoch(at), target.clock)))
         for seg in sorted(gone.segments):
-            commit.changes.append(Change(gone.customer_id, seg, "exited", _iso(at)))
+            commit.changes.append(Change(gone.customer_id, seg, "exited", when))
         return target
 
     # --- one customer --------------------------------------------------------------------
@@ -218,31 +249,52 @@ class Processor:
         commit: Commit,
         *,
         everything: bool = False,
+        skip: Iterable[str] = (),
+        arrived: float | None = None,
     ) -> tuple[int, int]:
-        """Apply one customer's events (in time order) to ``doc``, in place; changes are
-        appended to ``commit``. Returns (applied, duplicates). ``everything`` re-evaluates
-        every rule segment after the events (another document was merged into this one)."""
+        """Apply one customer's events (in time order) to ``doc``, in place; changes and the
+        applied event ids (claimed at ``arrived``, default now) are added to ``commit``.
+        Returns (applied, duplicates). Ids in ``skip`` (applied before, for anyone) or in
+        ``commit`` already are duplicates. ``everything`` re-evaluates every rule segment
+        after the events (another document was merged into this one). Each event counts at
+        its own time; memberships are evaluated as of :meth:`_as_of`, never back in time."""
+        arrived = time.time() if arrived is None else arrived
+        skip = set(skip)
         self._rebase(doc, pub, info)
         applied = dup = 0
         for event in events:
             eid = event.get("event_id")
-            if eid is not None and eid in doc.seen:
+            if eid is not None and (eid in doc.seen or eid in skip or eid in commit.event_ids):
                 dup += 1
                 continue
             moved = counters.observe(doc.counters, self.rules.specs, event)
             if eid is not None:
-                doc.seen[eid] = int(counters.epoch(event["ts"]) // counters.HOUR)
+                doc.seen[eid] = int(arrived // counters.HOUR)
+                commit.event_ids[eid] = arrived
             applied += 1
+            now = self._as_of(doc, info, event["ts"], arrived)
             names = self.rules.affected(moved)
             if names:
-                self._evaluate(doc, pub, info, names, event["ts"] + _TICK, eid, commit)
+                self._evaluate(doc, pub, info, names, now + _TICK, eid, commit)
         if events and everything:
             last = events[-1]
+            now = self._as_of(doc, info, last["ts"], arrived)
             names = list(self.rules.rules)
-            self._evaluate(doc, pub, info, names, last["ts"] + _TICK, last.get("event_id"), commit)
+            self._evaluate(doc, pub, info, names, now + _TICK, last.get("event_id"), commit)
         if events:
-            self._tidy(doc, events[-1]["ts"])
+            self._tidy(doc, arrived)
         return applied, dup
+
+    @staticmethod
+    def _as_of(doc: LiveDoc, info: PublishInfo, ts: datetime, arrived: float) -> datetime:
+        """The moment an event's memberships are evaluated as of: its own time, unless the
+        customer was already evaluated later (``doc.clock``) or the published snapshot
+        covers a later moment (its cut, or the arrival if that is sooner); moves the clock."""
+        t = max(counters.epoch(ts), doc.clock)
+        if info.cut is not None:
+            t = max(t, min(info.cut, arrived))
+        doc.clock = t
+        return _at(t)
 
     def _rebase(self, doc: LiveDoc, pub: Published, info: PublishInfo) -> None:
         """After a publish, start from its memberships and let its counters cover the past."""
@@ -273,6 +325,7 @@ class Processor:
         batch = {s for s in pub.segments if s not in self.rules.rules}
         current = batch | set(doc.segments)
         at = _iso(now - _TICK)
+        doc.clock = max(doc.clock, counters.epoch(now - _TICK))
         for name, rule in zip(names, rules, strict=True):
             profile = Profile(pub.values, aggs, current, pub.scores, pub.clusters)
             inside = rule.matches(profile)
@@ -285,12 +338,13 @@ class Processor:
                 current.discard(name)
                 commit.changes.append(Change(doc.customer_id, name, "exited", at, event_id))
 
-    def _tidy(self, doc: LiveDoc, latest: datetime) -> None:
-        # stale buckets change no answer (windows are applied when read): prune once a
-        # document has a few per aggregate, not on every event
+    def _tidy(self, doc: LiveDoc, arrived: float) -> None:
+        # stale buckets change no answer (windows are applied when read, never before the
+        # clock): prune once a document has a few per aggregate, not on every event
         if sum(map(len, doc.counters.values())) > 4 * max(1, len(doc.counters)):
-            counters.prune(doc.counters, self.rules.specs, latest)
-        oldest = int(counters.epoch(latest) // counters.HOUR) - self.dedup_hours
+            counters.prune(doc.counters, self.rules.specs, _at(doc.clock))
+        # the customer's own record of the ids it applied, by arrival like the store's
+        oldest = int(arrived // counters.HOUR) - self.dedup_hours
         doc.seen = {k: h for k, h in doc.seen.items() if h >= oldest}
 
     def sweep(self, now: datetime | None = None) -> list[Change]:
@@ -307,6 +361,8 @@ class Processor:
     ) -> list[Change]:
         """Re-evaluate the segments ``names`` (None: all) for the customers ``ids`` at ``now``."""
         now = now or datetime.now(UTC)
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=UTC)  # naive times are UTC, as in the warehouse
         out: list[Change] = []
         for i in range(0, len(ids), batch):
             chunk = list(ids[i : i + batch])
@@ -334,7 +390,9 @@ class Processor:
             pub = published.get(cid) or Published(cid)
             self._rebase(doc, pub, info)
             before = len(commit.changes)
-            self._evaluate(doc, pub, info, wanted, now, None, commit)
+            # never as of a moment before the customer was last evaluated at
+            when = max(now, _at(doc.clock) + _TICK)
+            self._evaluate(doc, pub, info, wanted, when, None, commit)
             if cid in docs or len(commit.changes) > before:
                 commit.docs.append(doc)
         commit.deliveries = self._deliveries(commit.changes)
