@@ -42,7 +42,7 @@ def test_one_customer_by_hand() -> None:
     dcg = 1 + 1 / math.log2(4)
     idcg = 1 + 1 / math.log2(3) + 1 / math.log2(4)
     assert m["ndcg@3"] == pytest.approx(dcg / idcg)
-    assert m["map@3"] == pytest.approx((1 / 1 + 2 / 3) / 3)
+    assert m["map@3"] == m["map_capped@3"] == pytest.approx((1 / 1 + 2 / 3) / 3)
     assert m["hit_rate@3"] == 1.0
     assert (m["users"], m["cold_users"]) == (1, 0)
     # train's catalogue is {seen, x}: of it only x was recommended
@@ -55,13 +55,16 @@ def test_one_customer_by_hand() -> None:
     assert m["novelty"] == pytest.approx(1.0)
 
 
-def test_ndcg_ideal_is_capped_at_k_and_map_divides_by_min_relevant_k() -> None:
+def test_ndcg_ideal_is_capped_at_k_and_map_divides_by_all_relevant() -> None:
+    """Regression (issue 22, defect 5): map@k divided by min(|R|, k), not the field's |R|,
+    so figures read about twice the published ones; that variant is map_capped@k now."""
     # 5 relevant, k=2, both recommendations hit: a perfect list
     train = _inter([("u", "z")])
     test = _inter([("u", p) for p in "abcde"])
     m = ranking_metrics(_recs({"u": ["b", "d"]}), train, test, k=2)
     assert m["ndcg@2"] == pytest.approx(1.0)
-    assert m["map@2"] == pytest.approx(1.0)
+    assert m["map@2"] == pytest.approx((1 / 1 + 2 / 2) / 5)
+    assert m["map_capped@2"] == pytest.approx(1.0)
     assert m["precision@2"] == 1.0
     assert m["recall@2"] == pytest.approx(2 / 5)
 
@@ -237,7 +240,8 @@ def _reference(
         scores["precision"].append(hits / k)
         scores["recall"].append(hits / len(rel))
         scores["ndcg"].append(dcg / idcg)
-        scores["map"].append(ap / min(len(rel), k))
+        scores["map"].append(ap / len(rel))
+        scores["map_capped"].append(ap / min(len(rel), k))
         scores["hit_rate"].append(float(hits > 0))
     n_train = len(train_users)
     out = {f"{name}@{k}": sum(v) / len(v) for name, v in scores.items()}

@@ -26,7 +26,16 @@ from segmint.recommend._split import split, validation_split
 
 Progress = Callable[[str], None]
 #: metric columns of the comparison table, in order
-METRIC_NAMES = ("precision", "recall", "ndcg", "map", "hit_rate", "coverage", "novelty")
+METRIC_NAMES = (
+    "precision",
+    "recall",
+    "ndcg",
+    "map",
+    "map_capped",
+    "hit_rate",
+    "coverage",
+    "novelty",
+)
 _MAX_VALID_USERS = 5_000
 
 

@@ -12,7 +12,10 @@ Definitions, for one customer with relevant set ``R`` and recommendations ranked
 * ``recall@k = hits / |R|``;
 * ``ndcg@k = DCG / IDCG`` with ``DCG = sum_i hit_i / log2(i + 1)`` and ``IDCG`` the same sum
   over ranks ``1..min(|R|, k)`` (binary relevance, as Microsoft Recommenders' ``ndcg_at_k``);
-* ``map@k``: mean of ``AP@k = sum_i hit_i * precision@i / min(|R|, k)``;
+* ``map@k``: mean of ``AP@k = sum_i hit_i * precision@i / |R|``, the field's definition
+  (Microsoft Recommenders' ``map_at_k``, the published tables segmint compares with);
+* ``map_capped@k``: the same sum divided by ``min(|R|, k)`` instead, so a perfect list scores
+  1 however many products are relevant (some libraries call this MAP; it reads higher);
 * ``hit_rate@k``: share of customers with at least one hit.
 
 These are averaged over the *evaluated* customers: those with at least one relevant product
@@ -97,7 +100,8 @@ def ranking_metrics(
     Returns
     -------
     dict
-        ``precision@k, recall@k, ndcg@k, map@k, hit_rate@k`` (means over evaluated customers,
+        ``precision@k, recall@k, ndcg@k, map@k, map_capped@k, hit_rate@k`` (means over
+        evaluated customers,
         NaN when there are none), ``coverage``, ``novelty`` (NaN without recommendations),
         ``users`` (evaluated customers) and ``cold_users`` (customers with relevant products
         who are unknown in train). See the module docstring for the definitions.
@@ -114,6 +118,8 @@ def ranking_metrics(
     >>> m = ranking_metrics(recs, train, test, k=2)
     >>> m["precision@2"], m["recall@2"], m["hit_rate@2"], m["map@2"], m["users"]
     (0.25, 0.25, 0.5, 0.25, 2)
+    >>> m["map_capped@2"]
+    0.25
     >>> round(m["ndcg@2"], 4), m["coverage"], m["cold_users"]
     (0.3066, 0.5, 0)
     """
@@ -144,12 +150,14 @@ def ranking_metrics(
 
     hits = per_user(hit)
     n_rel = n_relevant[evaluated]
+    ap = per_user(hit * hits_so_far / rank)
     ideal = np.concatenate([[0.0], np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))])
     return {
         f"precision@{k}": _mean(hits / k),
         f"recall@{k}": _mean(hits / n_rel),
         f"ndcg@{k}": _mean(per_user(hit / np.log2(rank + 1.0)) / ideal[np.minimum(n_rel, k)]),
-        f"map@{k}": _mean(per_user(hit * hits_so_far / rank) / np.minimum(n_rel, k)),
+        f"map@{k}": _mean(ap / n_rel),
+        f"map_capped@{k}": _mean(ap / np.minimum(n_rel, k)),
         f"hit_rate@{k}": _mean(hits > 0),
         "coverage": coded.coverage(item, n_items),
         "novelty": coded.novelty(item),
