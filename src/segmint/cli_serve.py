@@ -114,6 +114,9 @@ def worker(
         batch=batch,
         claim_idle_ms=claim_idle_ms,
         sweep_every=sweep_every,
+        # every batch starts from the definitions in the store: a segment defined over the
+        # API while the worker runs is applied from its next batch (one version read)
+        refresh=lambda: rt.refresh(every=0.0),
     )
     dispatcher = Dispatcher(rt.store, cfg.serve.webhooks) if cfg.serve.webhooks else None
     if dispatcher is not None:

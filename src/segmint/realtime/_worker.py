@@ -4,7 +4,9 @@ Each round re-claims what a dead consumer left pending (entries idle longer than
 ``claim_idle_ms``), then reads new entries, applies them in one commit and acks them only
 after the commit. A worker killed at any point leaves its entries pending; whoever claims them
 applies them again, and the processor skips every ``event_id`` it already applied, so
-nothing is lost or counted twice.
+nothing is lost or counted twice. Before each batch it applies, the worker asks ``refresh``
+(a version check in the store) for the rule segments now defined, so a segment defined over
+the API while it runs is applied from the next batch on, without a restart.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +46,12 @@ def consumer_name() -> str:
 
 
 class Worker:
-    """One consumer of the event stream."""
+    """One consumer of the event stream.
+
+    ``refresh`` is called before each batch is applied; it brings ``processor.rules`` up to
+    date with the definitions in the store (:meth:`Runtime.refresh`). Without it the worker
+    applies the rules it was given for as long as it runs.
+    """
 
     def __init__(
         self,
@@ -55,9 +63,11 @@ class Worker:
         block_ms: int = 500,
         claim_idle_ms: int = 10_000,
         sweep_every: float = 0.0,
+        refresh: Callable[[], object] | None = None,
     ) -> None:
         self.bus = bus
         self.processor = processor
+        self.refresh = refresh
         self.consumer = consumer or consumer_name()
         self.batch = batch
         self.block_ms = block_ms
@@ -78,10 +88,14 @@ class Worker:
         self.stats.rounds += 1
         if self.sweep_every and time.monotonic() - self._swept >= self.sweep_every:
             self._swept = time.monotonic()
+            if self.refresh is not None:
+                self.refresh()
             self.stats.changes += len(self.processor.sweep())
         return len(entries)
 
     def _apply(self, entries: list[Entry]) -> None:
+        if self.refresh is not None:
+            self.refresh()  # segments defined since the last batch (a version check)
         events = []
         bad: list[dict[str, object]] = []
         for e in entries:
