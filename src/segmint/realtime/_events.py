@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -263,7 +263,9 @@ def dead_letter_copy(raw: Any, privacy: LivePrivacy | None = None) -> Any:
 
 def _properties(props: Any) -> dict[str, str] | None:
     """The first bound ``properties`` breaks, walked without recursion (so depth itself is
-    bounded before anything recursive, such as the JSON encoder, reads it)."""
+    bounded before anything recursive, such as the JSON encoder, reads it). Exact type
+    checks first: JSON gives dicts, lists and scalars, and ``isinstance`` against the ABCs
+    was most of the cost of the walk."""
     if not isinstance(props, Mapping):
         return _problem("properties", "type", "should be an object")
     keys = 0
@@ -280,17 +282,18 @@ def _properties(props: Any) -> dict[str, str] | None:
                 return _problem(
                     "properties", "max_keys", f"has more than {PROPERTIES_MAX_KEYS} keys"
                 )
-            for k, v in value.items():
-                if _bad_text(k) or (isinstance(v, str) and _bad_text(v)):
-                    return _encoding("properties")
-                if isinstance(v, Mapping | list):
-                    stack.append((v, depth + 1))
+            if not all(k.isascii() for k in value) and any(_bad_text(k) for k in value):
+                return _encoding("properties")
+            items: Iterable[Any] = value.values()
         else:
-            for v in value:
-                if isinstance(v, str) and _bad_text(v):
+            items = value
+        for v in items:
+            kind = type(v)
+            if kind is str:
+                if not v.isascii() and _bad_text(v):
                     return _encoding("properties")
-                if isinstance(v, Mapping | list):
-                    stack.append((v, depth + 1))
+            elif kind is dict or kind is list or (kind not in _SCALARS and _nested(v)):
+                stack.append((v, depth + 1))
     size = len(json.dumps(props, default=str))
     if size > PROPERTIES_MAX_BYTES:
         return _problem(
@@ -299,6 +302,13 @@ def _properties(props: Any) -> dict[str, str] | None:
             f"is {size} bytes as JSON; at most {PROPERTIES_MAX_BYTES}",
         )
     return None
+
+
+_SCALARS = frozenset((int, float, bool, type(None)))
+
+
+def _nested(value: Any) -> bool:
+    return isinstance(value, Mapping | list | tuple)
 
 
 def _fields(raw: Mapping[str, Any], event: dict[str, Any], now: datetime) -> list[dict[str, str]]:
