@@ -301,7 +301,7 @@ def _redis_dump(url: str, prefix: str) -> list[tuple[str, bytes]]:
     """Every key under ``prefix`` with everything it holds, whatever its type."""
     import redis
 
-    r = redis.Redis.from_url(url)
+    r: Any = redis.Redis.from_url(url)
     out: list[tuple[str, bytes]] = []
     for key in r.scan_iter(match=f"{prefix}:*", count=500):
         kind = r.type(key).decode()
