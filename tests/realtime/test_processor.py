@@ -11,6 +11,7 @@ import pytest
 from segmint.config import WebhookConfig
 from segmint.realtime import (
     Commit,
+    LiveDoc,
     Processor,
     Published,
     PublishInfo,
@@ -318,3 +319,23 @@ def test_a_late_event_does_not_rewind_a_published_membership(store: SQLiteStore)
     out = p.apply([ev("late", "purchase", -60 * 24 * 365 * 10, customer_id="c1")])
     assert (out.applied, out.changes) == (1, [])
     assert store.members("frequent_buyers", None, 10) == ["c1"]
+
+
+def test_a_late_event_does_not_rewind_a_document_written_without_a_clock(
+    store: SQLiteStore,
+) -> None:
+    """Regression (issue 15, defect 6): a live document stored before documents had a clock
+    is evaluated no earlier than the latest time it entered a segment."""
+    rs = rules()
+    live: counters.Counters = {}
+    for i in range(6):
+        counters.observe(
+            live, rs.specs, {"ts": T0 + timedelta(minutes=i), "event_type": "purchase"}
+        )
+    at = (T0 + timedelta(minutes=5)).isoformat()
+    store.commit(Commit(docs=[LiveDoc("c1", counters=live, segments={"frequent_buyers": at})]))
+    assert store.live(["c1"])["c1"].clock == 0.0
+    out = Processor(store, rs).apply([ev("late", "purchase", -60 * 24 * 365 * 5, customer_id="c1")])
+    assert (out.applied, out.changes) == (1, [])
+    assert store.members("frequent_buyers", None, 10) == []  # the index was never written here
+    assert "frequent_buyers" in store.live(["c1"])["c1"].segments

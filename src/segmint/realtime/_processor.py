@@ -108,6 +108,18 @@ def _at(epoch_s: float) -> datetime:
     return datetime.fromtimestamp(epoch_s, UTC)
 
 
+def _entered(segments: Mapping[str, str]) -> float:
+    """The latest time a customer entered one of ``segments`` (0 when none): memberships
+    already hold as of then, so nothing is evaluated as of an earlier moment."""
+    latest = 0.0
+    for at in segments.values():
+        try:
+            latest = max(latest, counters.epoch(datetime.fromisoformat(at)))
+        except (TypeError, ValueError):
+            continue
+    return latest
+
+
 def identity_key(kind: str, value: str) -> str:
     """How an identifier is looked up in the store: ``customer_id:c1``, ``anonymous_id:a9``."""
     return f"{kind}:{value}"
@@ -261,6 +273,8 @@ class Processor:
         arrived = time.time() if arrived is None else arrived
         skip = set(skip)
         self._rebase(doc, pub, info)
+        if not doc.clock:  # new (or written before documents had a clock)
+            doc.clock = _entered(doc.segments)
         applied = dup = 0
         for event in events:
             eid = event.get("event_id")
