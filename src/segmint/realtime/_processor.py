@@ -24,7 +24,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -95,7 +95,7 @@ class Outcome:
     retries: int = 0
 
 
-def _repeats(events: Sequence[Mapping[str, Any]], seen: set[str]) -> set[str]:
+def _repeats(events: Sequence[Mapping[str, Any]], seen: Collection[str]) -> set[str]:
     """Ids among ``events`` applied by an earlier batch."""
     return {e["event_id"] for e in events if e.get("event_id") in seen}
 
@@ -187,7 +187,7 @@ class Processor:
             doc = docs.get(owner) or LiveDoc(owner)
             pub = published.get(owner) or Published(owner)
             evs = sorted(evs, key=lambda e: e["ts"])
-            before = held | set(doc.seen)
+            prior = _repeats(evs, doc.seen.keys()) | _repeats(evs, held)
             # a copy of an id whose first copy in the batch is another customer's: theirs
             others = {e["event_id"] for e in evs if first.get(e.get("event_id"), owner) != owner}
             n, dup = self.apply_one(
@@ -197,13 +197,12 @@ class Processor:
                 evs,
                 commit,
                 everything=owner in merged,
-                skip=before | others,
+                skip=held | others if others else held,
                 arrived=arrived,
             )
             outcome.applied += n
             outcome.duplicates += dup
-            if dup:
-                outcome.duplicate_ids |= _repeats(evs, before)
+            outcome.duplicate_ids |= prior
             commit.docs.append(doc)
         commit.deliveries = self._deliveries(commit.changes)
         self.store.commit(commit)
@@ -261,7 +260,7 @@ class Processor:
         commit: Commit,
         *,
         everything: bool = False,
-        skip: Iterable[str] = (),
+        skip: Collection[str] = (),
         arrived: float | None = None,
     ) -> tuple[int, int]:
         """Apply one customer's events (in time order) to ``doc``, in place; changes and the
@@ -271,7 +270,6 @@ class Processor:
         after the events (another document was merged into this one). Each event counts at
         its own time; memberships are evaluated as of :meth:`_as_of`, never back in time."""
         arrived = time.time() if arrived is None else arrived
-        skip = set(skip)
         self._rebase(doc, pub, info)
         if not doc.clock:  # new (or written before documents had a clock)
             doc.clock = _entered(doc.segments)

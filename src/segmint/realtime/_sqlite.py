@@ -236,10 +236,14 @@ class SQLiteStore:
         if not commit.event_ids:
             return
         now = time.time()
-        for eid in commit.event_ids:
-            row = con.execute("SELECT expires FROM applied WHERE event_id = ?", (eid,)).fetchone()
-            if row is not None and row[0] > now:
-                raise Conflict(f"event {eid!r} was applied by another commit")
+        for chunk in _chunks(list(commit.event_ids)):
+            marks = ",".join("?" * len(chunk))
+            row = con.execute(
+                f"SELECT event_id FROM applied WHERE event_id IN ({marks}) AND expires > ? LIMIT 1",
+                [*chunk, now],
+            ).fetchone()
+            if row is not None:
+                raise Conflict(f"event {row[0]!r} was applied by another commit")
         con.execute("DELETE FROM applied WHERE expires <= ?", (now,))
         con.executemany(
             "INSERT OR REPLACE INTO applied VALUES (?, ?, ?)",
