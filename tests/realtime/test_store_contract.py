@@ -440,6 +440,15 @@ def test_log_events_tells_new_from_seen(store: OnlineStore) -> None:
     assert store.log_events([]) == []
 
 
+def test_log_events_tells_an_applied_id_is_not_new(store: OnlineStore) -> None:
+    """Regression (issue 15, defects 4 and 5): an id a commit applied (and the store still
+    remembers) is not new to the log either, so the stream path's answer (duplicate) is what
+    its worker will do (skip it), also when the id's log marker is gone."""
+    store.commit(Commit(docs=[LiveDoc("a")], event_ids={"e9": time.time()}, remember_s=DAY))
+    e8, e9 = ({"event_id": f"e{i}", "type": "page_view"} for i in (8, 9))
+    assert store.log_events([e8, e9]) == [True, False]
+
+
 def test_dead_letters_are_newest_first(store: OnlineStore) -> None:
     store.dead_letter([{"event": {"event_id": "e1"}, "error": "bad"}, {"error": "worse"}])
     store.dead_letter([{"error": "worst"}])

@@ -571,7 +571,8 @@ class RedisStore:
 
     # --- event log and dead letters ------------------------------------------------------
     def log_events(self, events: Sequence[Mapping[str, Any]]) -> list[bool]:
-        """Mark each ``event_id`` as seen for 7 days; per event, whether it was new.
+        """Mark each ``event_id`` as seen for 7 days; per event, whether it was new (not
+        marked, nor applied and still remembered: the window may be longer than 7 days).
 
         Only a marker is kept: in Redis mode the event bus stream is the durable log.
         """
@@ -582,7 +583,11 @@ class RedisStore:
             pipe = self._r.pipeline(transaction=False)
             for e in events:
                 pipe.set(self._k("event", str(e["event_id"])), now, nx=True, ex=_EVENT_TTL_S)
-            return [bool(r) for r in pipe.execute()]
+                pipe.exists(self._k("applied", str(e["event_id"])))
+            rows = pipe.execute()
+        return [
+            bool(marked) and not held for marked, held in zip(rows[::2], rows[1::2], strict=True)
+        ]
 
     def dead_letter(self, items: Sequence[Mapping[str, Any]]) -> None:
         """Keep items that could not be applied (the newest 100,000)."""

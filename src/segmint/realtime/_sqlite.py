@@ -349,6 +349,7 @@ class SQLiteStore:
     def _log_events(self, events: Sequence[Mapping[str, Any]]) -> list[bool]:
         con = self._conn()
         now = _now()
+        held = self.applied([str(e["event_id"]) for e in events])
         con.execute("BEGIN IMMEDIATE")
         try:
             new = [
@@ -357,6 +358,7 @@ class SQLiteStore:
                     (e["event_id"], now, json.dumps(e, default=str)),
                 ).rowcount
                 == 1
+                and str(e["event_id"]) not in held
                 for e in events
             ]
             con.execute("COMMIT")

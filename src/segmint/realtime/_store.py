@@ -230,7 +230,9 @@ class OnlineStore(Protocol):
 
     # --- the durable event log and the dead letters ----------------------------------
     def log_events(self, events: Sequence[Mapping[str, Any]]) -> list[bool]:
-        """Append events by ``event_id``; per event, whether it was new."""
+        """Append events by ``event_id``; per event, whether it was new: neither logged before
+        nor among the ids a commit applied and the store still remembers (what the stream path
+        answers ``accepted`` or ``duplicate`` by, before a worker applies it)."""
 
     def dead_letter(self, items: Sequence[Mapping[str, Any]]) -> None: ...
 
