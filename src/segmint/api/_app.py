@@ -8,6 +8,7 @@ number can run behind a load balancer.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 import uuid
@@ -20,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from segmint.api._cache import TTLCache
 from segmint.api._keys import SCOPES, ApiKey, check_token
@@ -48,6 +50,14 @@ _STATUS = (
 
 def error_response(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": code, "message": message, "problems": [], **extra}, status)
+
+
+def bad_json() -> JSONResponse:
+    """400 for a body that cannot be read as JSON: not UTF-8, not JSON, or nested deeper
+    than the parser goes (every route with a body answers it the same way)."""
+    return error_response(
+        400, "bad_json", "the body is not JSON (UTF-8), or it nests too deep to read"
+    )
 
 
 class Denied(Exception):
@@ -131,13 +141,7 @@ def create_app(cfg: ProjectConfig, runtime: Runtime | None = None) -> FastAPI:
         "what to show them. Every route but /healthz, /readyz and /metrics needs an API key "
         "(`segmint keys create`) with the scope it names.",
         lifespan=lifespan,
-        responses={
-            401: {"model": _error_model(), "description": "No or a bad API key"},
-            403: {"model": _error_model(), "description": "The key lacks the scope"},
-            413: {"model": _error_model(), "description": "The body is over serve.max_body_bytes"},
-            422: {"model": _error_model(), "description": "The request breaks a rule"},
-            503: {"model": _error_model(), "description": "A store is down"},
-        },
+        # each route documents the error statuses it answers (responses= in _routes)
     )
     app.state.metrics = metrics
     _handlers(app, metrics)
@@ -157,29 +161,37 @@ def create_app(cfg: ProjectConfig, runtime: Runtime | None = None) -> FastAPI:
 
 
 def _allowed(request: Request) -> list[str]:
-    """Every method some route serves at the request's path."""
-    from starlette.routing import Match
-
-    def walk(routes: Any) -> Any:
-        for route in routes:
-            included = getattr(route, "original_router", None)  # FastAPI's included router
-            inner = getattr(included or route, "routes", None)
-            if inner is not None and getattr(route, "methods", None) is None:
-                yield from walk(inner)  # an included router
-            else:
-                yield route
+    """Every method some route serves at the request's path, by public API only: the
+    routes of the app and of the router it includes (FastAPI wraps an included router in a
+    private class), each asked whether it ``matches`` (PARTIAL: the path, not the method)."""
+    from segmint.api._routes import router
 
     methods: set[str] = set()
-    for route in walk(request.app.routes):
-        if route.matches(request.scope)[0] != Match.NONE:
-            methods |= set(getattr(route, "methods", None) or ())
+    for route in [*request.app.routes, *router.routes]:
+        served = getattr(route, "methods", None)
+        if served and route.matches(request.scope)[0] != Match.NONE:
+            methods |= set(served)
     return sorted(methods)
 
 
-def _error_model() -> Any:
-    from segmint.api._models import ErrorBody
+#: the longest text an error body echoes from the request (ids, names, keys)
+ECHO_MAX = 64
+_QUOTED = re.compile(f"'([^']{{{ECHO_MAX}}})[^']+'|\"([^\"]{{{ECHO_MAX}}})[^\"]+\"")
 
-    return ErrorBody
+
+def clip(text: str, limit: int = ECHO_MAX) -> str:
+    """``text`` as an error body may echo it: at most ``limit`` characters, then '…'."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _clip_quoted(message: str) -> str:
+    """A message with every quoted value over ECHO_MAX characters cut (a 10,000-character
+    id came back whole in its 404), and the whole kept under 1,000 characters."""
+    message = _QUOTED.sub(
+        lambda m: f"'{m.group(1)}…'" if m.group(1) is not None else f'"{m.group(2)}…"',
+        message,
+    )
+    return clip(message, 1_000)
 
 
 def _handlers(app: FastAPI, metrics: Metrics) -> None:
@@ -202,18 +214,22 @@ def _handlers(app: FastAPI, metrics: Metrics) -> None:
                     log.warning("request %s: %s: %s", rid, type(exc).__name__, exc)
                     message = "a store is unavailable; retry shortly"
                     return error_response(status, code, message, request_id=rid)
-                return error_response(status, code, str(exc), **extra)
-        return error_response(400, "bad_request", str(exc))
+                return error_response(status, code, _clip_quoted(str(exc)), **extra)
+        return error_response(400, "bad_request", _clip_quoted(str(exc)))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return bad_json()  # as POST /v1/events answers it: the body is unreadable
         problems = [
             {
-                "field": ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "(body)",
+                "field": clip(".".join(str(p) for p in e.get("loc", ()) if p != "body"))
+                or "(body)",
                 "rule": str(e.get("type", "invalid")),
-                "message": str(e.get("msg", "")),
+                "message": _clip_quoted(str(e.get("msg", ""))),
             }
-            for e in exc.errors()
+            for e in errors
         ]
         first = problems[0] if problems else {"field": "(request)", "message": "is invalid"}
         return JSONResponse(
@@ -227,8 +243,12 @@ def _handlers(app: FastAPI, metrics: Metrics) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # FastAPI could not read the body (not UTF-8, too deep)
+            if isinstance(exc.__cause__, RecursionError):
+                return error_response(400, "too_deep", "the body nests too deep to read")
+            return bad_json()
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
-        response = error_response(exc.status_code, code, str(exc.detail))
+        response = error_response(exc.status_code, code, _clip_quoted(str(exc.detail)))
         response.headers.update(exc.headers or {})
         if exc.status_code == 405:  # Starlette names only the first route's methods
             response.headers["Allow"] = ", ".join(_allowed(request))

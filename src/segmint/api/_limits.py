@@ -77,3 +77,27 @@ class BodyLimitMiddleware:
 
 class _TooLarge(Exception):
     pass
+
+
+#: how deep a JSON body may nest: an event is 2 levels (3 in a batch) plus its
+#: ``properties``, which the event rules bound further; json.loads itself stops near 1,000
+MAX_DEPTH = 64
+
+
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether ``value`` (parsed JSON) nests deeper than ``limit`` containers. Iterative,
+    so a body parsed at the edge of the recursion limit is measured without recursing;
+    the scalars of a flat event cost a type test each."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False

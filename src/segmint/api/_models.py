@@ -6,6 +6,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+#: the OpenAPI ``format`` of a rule: JSON Schema cannot spell the grammar, so the document
+#: names it (and the fuzz test generates rules of the grammar for it)
+RULE_FORMAT = "segment-rule"
+
 
 class Problem(BaseModel):
     field: str
@@ -46,14 +50,26 @@ class SegmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=r"^[a-z_][a-z0-9_]*$", max_length=64)
-    rule: str = Field(min_length=1, max_length=4_000)
+    rule: str = Field(
+        min_length=1,
+        max_length=4_000,
+        description="A rule in segmint's rule language (docs/rules.md), e.g. "
+        "`count(purchase, 30d) > 5`; one the parser refuses is a 422 naming the column.",
+        json_schema_extra={"format": RULE_FORMAT},
+    )
     description: str | None = Field(None, max_length=1_000)
 
 
 class SegmentUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    rule: str = Field(min_length=1, max_length=4_000)
+    rule: str = Field(
+        min_length=1,
+        max_length=4_000,
+        description="A rule in segmint's rule language (docs/rules.md), e.g. "
+        "`count(purchase, 30d) > 5`; one the parser refuses is a 422 naming the column.",
+        json_schema_extra={"format": RULE_FORMAT},
+    )
     description: str | None = Field(None, max_length=1_000)
 
 
@@ -145,7 +161,9 @@ class Ready(BaseModel):
 
 class DeadLetters(BaseModel):
     items: list[dict[str, Any]] = Field(
-        description="Newest first: each rejected item as sent, its errors and when."
+        description="Newest first: each rejected item as sent, its errors and when. An item "
+        "whose JSON is over 4,096 bytes is shown cut: `event` is then the start of its JSON "
+        "text, with `truncated: true` and `size` (its bytes as JSON)."
     )
 
 

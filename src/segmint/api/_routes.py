@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response, Security
 from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.security import APIKeyHeader, HTTPBearer
 
 from segmint.api import _models as m
-from segmint.api._app import error_response
+from segmint.api._app import bad_json, error_response
 from segmint.api._keys import ApiKey
+from segmint.api._limits import MAX_DEPTH, too_deep
 from segmint.errors import StoreUnavailable
 from segmint.realtime import EVENT_SCHEMA, MAX_BATCH, Runtime
 from segmint.realtime import _reads as reads
@@ -23,11 +24,42 @@ from segmint.realtime import _reads as reads
 log = logging.getLogger("segmint.api")
 router = APIRouter()
 _ID = Annotated[str, Query(min_length=1)]
+_WHY = {
+    400: "The body is not JSON (UTF-8), or nests too deep to read",
+    401: "No API key, or one that is not valid or was revoked",
+    403: "The key lacks the scope the route needs",
+    404: "Nothing by that name or identifier",
+    409: "The name is taken, or the segment is not one the API may change",
+    413: "The body is over serve.max_body_bytes",
+    422: "The request breaks a rule (problems say which field)",
+    429: "Too many requests; retry later",
+    503: "A store is down; the answer has a request_id, retry shortly",
+}
+#: what every route with a key may answer besides its own statuses
+_KEYED = (401, 403, 413, 422, 429, 503)
 
 
-def need(scope: str) -> Callable[[Request], Awaitable[ApiKey]]:
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` of a route: each error status it may answer, with the problem body."""
+    return {
+        code: {"model": m.ErrorBody, "description": _WHY[code]}
+        for code in sorted({*_KEYED, *codes})
+    }
+
+
+#: the two ways to send a key, declared so the document says which routes need one (the
+#: check itself is Auth.check's: these only name the headers, never refuse)
+_BEARER = HTTPBearer(auto_error=False, description="`Authorization: Bearer sgm_...`")
+_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="The key as is")
+
+
+def need(scope: str) -> Callable[..., Awaitable[ApiKey]]:
     # async: a plain function would be run in the thread pool, a hop per request
-    async def check(request: Request) -> ApiKey:
+    async def check(
+        request: Request,
+        _bearer: Annotated[Any, Security(_BEARER)] = None,
+        _header: Annotated[Any, Security(_HEADER)] = None,
+    ) -> ApiKey:
         key: ApiKey = request.app.state.auth.check(request, scope)
         return key
 
@@ -62,17 +94,26 @@ def _bad(message: str, field: str = "(body)", rule: str = "invalid") -> JSONResp
 
 
 _BATCH_SCHEMA = {
-    "oneOf": [
+    "description": 'One event, or `{"events": [...]}` with up to 1,000. The request is '
+    "refused (422) only when it is neither; each event is then checked on its own, and "
+    "one that breaks the Event schema is answered `rejected` in `results` (and kept in the "
+    "dead letters), not refused with the request.",
+    "anyOf": [
         {
             "type": "object",
             "required": ["events"],
             "additionalProperties": False,
             "properties": {
-                "events": {"type": "array", "items": EVENT_SCHEMA, "maxItems": MAX_BATCH}
+                "events": {
+                    "type": "array",
+                    "items": {"anyOf": [EVENT_SCHEMA, {}]},
+                    "maxItems": MAX_BATCH,
+                }
             },
         },
         EVENT_SCHEMA,
-    ]
+        {"type": "object", "not": {"required": ["events"]}},
+    ],
 }
 
 
@@ -88,7 +129,7 @@ _BATCH_SCHEMA = {
             "content": {"application/json": {"schema": _BATCH_SCHEMA}},
         }
     },
-    responses={400: {"model": m.ErrorBody, "description": "The body is not JSON"}},
+    responses=_errors(400),
 )
 async def post_events(
     request: Request, _key: Annotated[ApiKey, Depends(need("events:write"))]
@@ -99,9 +140,13 @@ async def post_events(
     try:
         body = json.loads(await request.body())
     except (ValueError, UnicodeDecodeError):
-        return error_response(400, "bad_json", "the body is not JSON")
+        return bad_json()
     except RecursionError:
         return error_response(400, "too_deep", "the body nests too deep to read")
+    if too_deep(body):
+        return error_response(
+            400, "too_deep", f"the body nests over {MAX_DEPTH} levels deep; events need far fewer"
+        )
     if isinstance(body, dict) and "events" in body:
         extra = sorted(set(body) - {"events"})
         if extra:
@@ -141,7 +186,7 @@ async def post_events(
     "/v1/customers/{identifier}",
     response_model=m.Customer,
     tags=["customers"],
-    responses={404: {"model": m.ErrorBody}},
+    responses=_errors(404),
 )
 async def get_customer(
     identifier: str, request: Request, _key: Annotated[ApiKey, Depends(need("profiles:read"))]
@@ -162,7 +207,7 @@ async def get_customer(
     "/v1/customers/{identifier}/segments",
     response_model=m.CustomerSegments,
     tags=["customers"],
-    responses={404: {"model": m.ErrorBody}},
+    responses=_errors(404),
 )
 async def get_customer_segments(
     identifier: str, request: Request, _key: Annotated[ApiKey, Depends(need("profiles:read"))]
@@ -176,7 +221,10 @@ async def get_customer_segments(
 
 
 @router.get(
-    "/v1/recommendations/{customer_id}", response_model=m.Recommendations, tags=["recommendations"]
+    "/v1/recommendations/{customer_id}",
+    response_model=m.Recommendations,
+    tags=["recommendations"],
+    responses=_errors(),
 )
 async def get_recommendations(
     customer_id: str,
@@ -213,7 +261,7 @@ async def get_recommendations(
 
 
 # --- segments ------------------------------------------------------------------------------
-@router.get("/v1/segments", response_model=m.SegmentList, tags=["segments"])
+@router.get("/v1/segments", response_model=m.SegmentList, tags=["segments"], responses=_errors())
 def list_segments(request: Request, _key: Annotated[ApiKey, Depends(need("segments:read"))]) -> Any:
     return {"segments": reads.segment_list(_rt(request))}
 
@@ -233,7 +281,7 @@ def _changed(rt: Runtime, name: str, changes: list[Any]) -> dict[str, Any]:
     response_model=m.SegmentChanged,
     status_code=201,
     tags=["segments"],
-    responses={409: {"model": m.ErrorBody}},
+    responses=_errors(400, 409),
 )
 def create_segment(
     body: m.SegmentIn, request: Request, _key: Annotated[ApiKey, Depends(need("segments:admin"))]
@@ -250,19 +298,22 @@ def create_segment(
     "/v1/segments/{name}",
     response_model=m.Segment,
     tags=["segments"],
-    responses={404: {"model": m.ErrorBody}},
+    responses=_errors(404),
 )
-def get_segment(
+async def get_segment(
     name: str, request: Request, _key: Annotated[ApiKey, Depends(need("segments:read"))]
 ) -> Any:
-    return reads.segment_view(_rt(request), name)
+    """One segment; served from the last state read when the store is down (as customer
+    reads are)."""
+    rt = _rt(request)
+    return _json(_cached(request, ("segment", name), lambda: reads.segment_view(rt, name)))
 
 
 @router.put(
     "/v1/segments/{name}",
     response_model=m.SegmentChanged,
     tags=["segments"],
-    responses={404: {"model": m.ErrorBody}, 409: {"model": m.ErrorBody}},
+    responses=_errors(400, 404, 409),
 )
 def replace_segment(
     name: str,
@@ -281,7 +332,7 @@ def replace_segment(
     "/v1/segments/{name}",
     status_code=204,
     tags=["segments"],
-    responses={404: {"model": m.ErrorBody}, 409: {"model": m.ErrorBody}},
+    responses=_errors(404, 409),
 )
 def delete_segment(
     name: str, request: Request, _key: Annotated[ApiKey, Depends(need("segments:admin"))]
@@ -292,45 +343,48 @@ def delete_segment(
     return Response(status_code=204)
 
 
+#: what a cursor is: the hex of a customer id's UTF-8 (hex, not base64, so that the
+#: document's pattern says exactly which cursors are taken: base64 has non-canonical forms)
+_CURSOR_PATTERN = re.compile(r"(?:[0-9a-f]{2})*")
+
+
 def _encode_cursor(customer_id: str) -> str:
-    return base64.urlsafe_b64encode(customer_id.encode()).decode().rstrip("=")
+    return customer_id.encode("utf-8", errors="surrogatepass").hex()
 
 
-def _cursor(text: str | None) -> str | None:
-    if not text:
-        return None
-    try:
-        after = base64.urlsafe_b64decode(text.encode() + b"==").decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise ValueError("cursor") from None
-    # the decoder drops characters outside its alphabet ('!!!' decodes to ''): a cursor is
-    # one this API gave out only if it encodes back to itself
-    if not after or _encode_cursor(after) != text.rstrip("="):
-        raise ValueError("cursor")
-    return after
+def _cursor(text: str) -> str | None:
+    """The customer id a page starts after. Every text of the pattern is a position in id
+    order, so every one is accepted (bytes that are not UTF-8 read as U+FFFD)."""
+    return bytes.fromhex(text).decode("utf-8", errors="replace") or None
+
+
+_CURSOR = Query(
+    max_length=512,
+    # checked by the route, so that a refusal names the field `cursor`
+    json_schema_extra={"pattern": f"^{_CURSOR_PATTERN.pattern}$"},
+    description="The `next_cursor` of the page before (omit it for the first page).",
+)
 
 
 @router.get(
     "/v1/segments/{name}/members",
     response_model=m.Members,
     tags=["segments"],
-    responses={404: {"model": m.ErrorBody}},
+    responses=_errors(404),
 )
 def segment_members(
     name: str,
     request: Request,
     _key: Annotated[ApiKey, Depends(need("segments:read"))],
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Annotated[str | None, _CURSOR] = None,
     limit: Annotated[int, Query(ge=1, le=1_000)] = 100,
 ) -> Any:
     """Members in id order, a page at a time: pass ``next_cursor`` back as ``cursor``."""
     rt = _rt(request)
     reads.segment_view(rt, name)
-    try:
-        after = _cursor(cursor)
-    except ValueError:
+    if cursor and not _CURSOR_PATTERN.fullmatch(cursor):
         return _bad("cursor is not one this API gave out", "cursor", "format")
-    page = rt.store.members(name, after, limit)
+    page = rt.store.members(name, _cursor(cursor or ""), limit)
     nxt = None
     if len(page) == limit:
         nxt = _encode_cursor(page[-1])
@@ -341,7 +395,7 @@ def segment_members(
     "/v1/segments/{name}/history",
     response_model=m.History,
     tags=["segments"],
-    responses={404: {"model": m.ErrorBody}},
+    responses=_errors(404),
 )
 def segment_history(
     name: str,
@@ -353,17 +407,54 @@ def segment_history(
 
 
 # --- what was set aside -------------------------------------------------------------------
-@router.get("/v1/dead-letters", response_model=m.DeadLetters, tags=["operations"])
+@router.get(
+    "/v1/dead-letters", response_model=m.DeadLetters, tags=["operations"], responses=_errors()
+)
 def dead_letters(
     request: Request,
     _key: Annotated[ApiKey, Depends(need("admin"))],
     limit: Annotated[int, Query(ge=1, le=1_000)] = 100,
 ) -> Any:
-    """Rejected events, kept as sent with the field and rule each broke."""
-    return {"items": _rt(request).store.dead_letters(limit)}
+    """Rejected events, kept as sent with the field and rule each broke; an item over
+    4,096 bytes as JSON is shown cut, with its size."""
+    return {"items": [_shown_letter(d) for d in _rt(request).store.dead_letters(limit)]}
 
 
-@router.get("/v1/webhooks/deliveries", response_model=m.Deliveries, tags=["operations"])
+#: the most of one dead letter's item an answer shows (1,000 of them make a 4 MB answer)
+LETTER_MAX = 4_096
+
+
+def _as_json(value: Any) -> tuple[bytes, bool]:
+    """``value`` as JSON bytes and whether the answer can carry it as is (orjson, which
+    answers, refuses lone surrogates and more than 254 levels: those are shown as text)."""
+    try:
+        return orjson.dumps(value), True
+    except (orjson.JSONEncodeError, TypeError):
+        try:
+            return json.dumps(value, default=str).encode(), False
+        except (RecursionError, ValueError):
+            return b'"(nests too deep to show)"', False
+
+
+def _shown_letter(letter: dict[str, Any]) -> dict[str, Any]:
+    """A dead letter as the answer shows it: whole when its item is small, else the start
+    of the item's JSON text with ``truncated`` and ``size`` (bytes as JSON)."""
+    shown = dict(letter)
+    for key in ("event", "errors"):
+        text, whole = _as_json(letter.get(key))
+        if whole and len(text) <= LETTER_MAX:
+            continue
+        shown[key] = text[:LETTER_MAX].decode("utf-8", errors="ignore")
+        if len(text) > LETTER_MAX:
+            shown["truncated"] = True
+        if key == "event":
+            shown["size"] = letter.get("size", len(text))
+    return shown
+
+
+@router.get(
+    "/v1/webhooks/deliveries", response_model=m.Deliveries, tags=["operations"], responses=_errors()
+)
 def webhook_deliveries(
     request: Request,
     _key: Annotated[ApiKey, Depends(need("admin"))],
