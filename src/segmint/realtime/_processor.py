@@ -189,7 +189,11 @@ class Processor:
             evs = sorted(evs, key=lambda e: e["ts"])
             prior = _repeats(evs, doc.seen.keys()) | _repeats(evs, held)
             # a copy of an id whose first copy in the batch is another customer's: theirs
-            others = {e["event_id"] for e in evs if first.get(e.get("event_id"), owner) != owner}
+            others = {
+                e["event_id"]
+                for e in evs
+                if e.get("event_id") is not None and first[e["event_id"]] != owner
+            }
             n, dup = self.apply_one(
                 doc,
                 pub,
