@@ -25,7 +25,13 @@ from datetime import datetime, timedelta
 
 from segmint.config import ColumnExpr, ProjectConfig, SourceConfig
 from segmint.errors import SchemaError
-from segmint.ingest._vocab import COUNTRY_NULLS, FOLD_SQL, NULL_MARKERS
+from segmint.ingest._vocab import (
+    COUNTRY_NULLS,
+    FALSE_WORDS,
+    FOLD_SQL,
+    NULL_MARKERS,
+    TRUE_WORDS,
+)
 from segmint.schema import HASHED_IDENTIFIERS, RETURN_STATUSES, Col, Column, Table
 from segmint.sql import ident, lit
 
@@ -249,9 +255,10 @@ class _Builder:
         if col.dtype == "float":
             return f"(CASE WHEN isfinite(TRY_CAST({v} AS DOUBLE)) THEN TRY_CAST({v} AS DOUBLE) END)"
         if col.dtype == "bool":
+            yes, no = (", ".join(lit(w) for w in words) for words in (TRUE_WORDS, FALSE_WORDS))
             return (
-                f"(CASE WHEN lower({v}) IN ('true','t','yes','y','1','on','x') THEN TRUE "
-                f"WHEN lower({v}) IN ('false','f','no','n','0','off') THEN FALSE END)"
+                f"(CASE WHEN lower({v}) IN ({yes}) THEN TRUE "
+                f"WHEN lower({v}) IN ({no}) THEN FALSE END)"
             )
         if col.dtype == "timestamp":
             return self._timestamp(v)
@@ -593,6 +600,7 @@ def custom_plan(
 
     assert isinstance(opened, OpenedFile)
     types = _sniff_types(con, opened)
+    expr_types: dict[str, str] = {}
     if source.columns is None:
         mapping = {_snake(c): ident(c) for c in opened.columns}
     else:
@@ -602,6 +610,8 @@ def custom_plan(
                 mapping[target] = (
                     f"CAST(({src.expr}) AS VARCHAR)" if src.expr else lit(str(src.value))
                 )
+                if src.expr:  # the expression's own type is the stored type (cast as you need)
+                    expr_types[target] = _expr_type(con, opened, src.expr)
             elif src in opened.columns:
                 mapping[target] = ident(src)
             else:
@@ -612,19 +622,32 @@ def custom_plan(
                     f"'{src}'{_did_you_mean(src, opened.columns)}; its columns are: "
                     f"{', '.join(opened.columns)}"
                 )
-    for name in (*source.required, *(source.key or ())):
+
+    def target(name: str) -> str:
+        # key and required may name a file column as written: the column it is stored as
+        if name in mapping or name not in opened.columns:
+            return name
+        if source.columns is None:
+            return _snake(name)
+        read_as = [t for t, src in source.columns.items() if src == name]
+        return read_as[0] if len(read_as) == 1 else name
+
+    required = [target(n) for n in source.required]
+    keys = [target(n) for n in source.key] if source.key else None
+    for name in (*required, *(keys or ())):
         if name not in mapping:
             raise SchemaError(
                 f"sources[{source.name}]: '{name}' (in required/key) is not one of its "
                 f"columns: {', '.join(mapping)}"
             )
     dtypes = {
-        t: types.get(src.strip('"').replace('""', '"'), "VARCHAR") for t, src in mapping.items()
+        t: expr_types.get(t) or types.get(src.strip('"').replace('""', '"'), "VARCHAR")
+        for t, src in mapping.items()
     }
     secret = [t for t in mapping if t in pii]
     if secret:
         _require_cipher(con, source, secret)
-    errors, finals, rules = [], [], []
+    errors, warnings, finals, rules = [], [], [], []
     stored: list[str] = []
     for t, expr in mapping.items():
         v = _clean(expr)
@@ -642,19 +665,27 @@ def custom_plan(
         typed = v if dt == "VARCHAR" else f"TRY_CAST({v} AS {dt})"
         finals.append(f"{typed} AS {ident(t)}")
         if dt != "VARCHAR":
+            # a value written as spaces or a null marker ("NA") in a typed column is empty:
+            # the row is kept and the value counted as removed
+            rules.append(f"{t}_blank")
+            warnings.append(
+                f"CASE WHEN {v} IS NULL AND {expr} IS NOT NULL AND {expr} <> '' THEN "
+                f"struct_pack(rule := {lit(t + '_blank')}, col := {lit(t)}, message := "
+                f"{lit(t + ' is blank or a null marker: stored empty')}) END"
+            )
             rules.append(f"{t}_type")
             errors.append(
                 f"CASE WHEN {v} IS NOT NULL AND {typed} IS NULL THEN struct_pack(rule := "
                 f"{lit(t + '_type')}, col := NULL, message := {lit(t + '=')} || {v} || "
                 f"{lit(' is not ' + dt)}) END"
             )
-        if t in source.required:
+        if t in required:
             rules.append(f"{t}_required")
             errors.append(
                 f"CASE WHEN {v} IS NULL THEN struct_pack(rule := {lit(t + '_required')}, "
                 f"col := NULL, message := {lit(t + ' is required but empty')}) END"
             )
-    key_cols = [f"{k}_hash" if k in secret else k for k in (source.key or list(mapping))]
+    key_cols = [f"{k}_hash" if k in secret else k for k in (keys or list(mapping))]
     key = (
         "md5(concat_ws(chr(31), "
         + ", ".join(f"coalesce(CAST({ident(k)} AS VARCHAR), '\\N')" for k in key_cols)
@@ -666,17 +697,15 @@ def custom_plan(
         + (f"segmint_encrypt({ident(c)}, {lit('raw:' + c)})" if c in hidden else ident(c))
         for c in opened.columns
     )
-    err = (
-        f"list_filter([{', '.join(errors)}], e -> e IS NOT NULL)"
-        if errors
-        else "[]::STRUCT(rule VARCHAR, col VARCHAR, message VARCHAR)[]"
-    )
+    none = "[]::STRUCT(rule VARCHAR, col VARCHAR, message VARCHAR)[]"
+    err = f"list_filter([{', '.join(errors)}], e -> e IS NOT NULL)" if errors else none
+    warn = f"list_filter([{', '.join(warnings)}], e -> e IS NOT NULL)" if warnings else none
     sql = (
-        f"WITH typed AS (SELECT _rec, {', '.join(finals)}, {err} AS _errors, "
+        f"WITH typed AS (SELECT _rec, {', '.join(finals)}, {err} AS _errors, {warn} AS _warnings, "
         f"json_object({pairs}) AS _json FROM ({opened.sql}))\n"
         f"SELECT _rec, {', '.join(ident(t) for t in stored)}, {key} AS {Col.ROW_KEY}, _errors, "
-        f"[]::STRUCT(rule VARCHAR, col VARCHAR, message VARCHAR)[] AS _warnings, "
-        f"CASE WHEN len(_errors) > 0 THEN _json END AS _raw FROM typed"
+        f"_warnings, CASE WHEN len(_errors) > 0 OR len(_warnings) > 0 THEN _json END AS _raw "
+        f"FROM typed"
     )
     return Plan(sql=sql, stored=stored, dtypes=dtypes, rules=rules, secret=bool(secret))
 
@@ -706,8 +735,63 @@ def _require_cipher(con: object, source: SourceConfig, columns: list[str]) -> No
         ) from None
 
 
+def _expr_type(con: object, opened: object, expr: str) -> str:
+    """The stored type of a mapping expression: what it gives over the file's text columns."""
+    from segmint.sources import OpenedFile
+
+    assert isinstance(opened, OpenedFile)
+    try:
+        rows = con.execute(  # type: ignore[attr-defined]
+            f"DESCRIBE SELECT ({expr}) AS x FROM ({opened.sql})"
+        ).fetchall()
+    except Exception:  # the expression's own error is reported where it is applied
+        return "VARCHAR"
+    return _simple_type(str(rows[0][1]))
+
+
+def _simple_type(d: str) -> str:
+    simple = {"BIGINT", "INTEGER", "DOUBLE", "BOOLEAN", "TIMESTAMP", "DATE", "VARCHAR", "FLOAT"}
+    if d.startswith("DECIMAL"):
+        return "DOUBLE"
+    if d not in simple:
+        return "VARCHAR"
+    return "BIGINT" if d == "INTEGER" else "DOUBLE" if d == "FLOAT" else d
+
+
+def _numbers_with_blanks(con: object, opened: object, columns: list[str]) -> dict[str, str]:
+    """Text columns that are numbers but for values written as spaces or null markers (DuckDB's
+    sniffer reads ``" "`` as text, so the whole column was text): their number type."""
+    from segmint.sources import OpenedFile
+
+    assert isinstance(opened, OpenedFile)
+    if not columns:
+        return {}
+    parts = []
+    for i, c in enumerate(columns):
+        raw, v = ident(c), _clean(ident(c))
+        parts += [
+            f"count({v}) AS n{i}",
+            f"count(TRY_CAST({v} AS DOUBLE)) AS d{i}",
+            f"count(*) FILTER (WHERE NOT regexp_full_match({v}, '[+-]?[0-9]+')) AS f{i}",
+            f"count(*) FILTER (WHERE regexp_full_match({v}, '[+-]?0[0-9]+')) AS z{i}",
+            f"count(*) FILTER (WHERE {v} IS NULL AND {raw} <> '') AS b{i}",
+        ]
+    sample = f"(SELECT * FROM ({opened.sql}) LIMIT 20480)"
+    row = con.execute(  # type: ignore[attr-defined]
+        f"SELECT {', '.join(parts)} FROM {sample}"
+    ).fetchone()
+    out = {}
+    for i, c in enumerate(columns):
+        n, d, f, z, b = row[5 * i : 5 * i + 5]
+        # every value a number, some blank, and no zero-padded code ("0042" stays text)
+        if n and d == n and b and not z:
+            out[c] = "DOUBLE" if f else "BIGINT"
+    return out
+
+
 def _sniff_types(con: object, opened: object) -> dict[str, str]:
-    """The types DuckDB's reader infers for each column of the file."""
+    """The types DuckDB's reader infers for each column of the file, with number columns
+    that hold blanks written as spaces read as numbers."""
     from segmint.sources import OpenedFile
 
     assert isinstance(opened, OpenedFile)
@@ -719,15 +803,10 @@ def _sniff_types(con: object, opened: object) -> dict[str, str]:
     else:
         reader = f"read_csv({path}, header=true, sample_size=20480)"
     rows = con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()  # type: ignore[attr-defined]
-    simple = {"BIGINT", "INTEGER", "DOUBLE", "BOOLEAN", "TIMESTAMP", "DATE", "VARCHAR", "FLOAT"}
-    out = {}
-    for name, dtype, *_ in rows:
-        d = str(dtype)
-        out[name] = (
-            ("BIGINT" if d == "INTEGER" else "DOUBLE" if d == "FLOAT" else d)
-            if d in simple
-            else "VARCHAR"
-        )
+    out = {name: _simple_type(str(dtype)) for name, dtype, *_ in rows}
+    if opened.fmt == "csv":
+        text = [c for c, d in out.items() if d == "VARCHAR" and c in opened.columns]
+        out.update(_numbers_with_blanks(con, opened, text))
     return out
 
 

@@ -22,6 +22,9 @@ FOLD_SQL = (
 
 #: values that mean "no value" in any text column
 NULL_MARKERS = ("null", "none", "n/a", "na", "nan", "nil", "-", "--", "?", "#n/a")
+#: text values a boolean column reads as true and as false (lower-cased, trimmed)
+TRUE_WORDS = ("true", "t", "yes", "y", "1", "on", "x")
+FALSE_WORDS = ("false", "f", "no", "n", "0", "off")
 #: further values that mean "unknown" for a country
 COUNTRY_NULLS = ("unspecified", "unknown", "notspecified", "other", "xx", "zz")
 

@@ -150,3 +150,82 @@ def test_a_single_class_is_a_clear_error(tmp_path: Path) -> None:
         pytest.raises(NotFoundError, match="at least two classes"),
     ):
         build_training_set(cfg, wh, spec)
+
+
+CHURN = (
+    "customerID,tenure,TotalCharges,Contract,Churn\n"
+    "0001,1,29.85,Month-to-month,No\n"
+    "0002,34,1889.5,One year,No\n"
+    "0003,2, ,Month-to-month,Yes\n"  # a blank written as a space, as the Telco export does
+    "0004,45,1840.75,One year,No\n"
+    "0005,2,151.65,Month-to-month,Yes\n"
+    "0006,8,  ,Two year,Yes\n"
+)
+
+
+def churn_table(tmp_path: Path, label: str, extra: str = "") -> Path:
+    write(tmp_path / "churn.csv", CHURN)
+    return write(
+        tmp_path / "segmint.yaml",
+        "project: churn\nsources:\n  - {name: c, path: churn.csv, table: churn, key: [customerID]"
+        f"{extra}}}\n"
+        "models:\n  - name: m\n    entity: customer\n    table: churn\n    key: customer_id\n"
+        f"    label: {label}\n",
+    )
+
+
+@pytest.mark.parametrize("positive", ['["Yes"]', '["yes"]', "[true]"])
+def test_a_yes_no_label_matches_positive_as_written(tmp_path: Path, positive: str) -> None:
+    """Regression (issue 22, defect 2): a Yes/No label column is stored as booleans, and the
+    documented `positive: ["Yes"]` then matched nothing ("every training row has the label
+    0"). Positive values are matched as the source wrote them."""
+    cfg = load_config(
+        churn_table(tmp_path, f"{{kind: column, column: churn, positive: {positive}}}")
+    )
+    ingest(cfg)
+    with connect(cfg.warehouse, cfg.base_dir) as wh:
+        ts = build_training_set(cfg, wh, cfg.models[0])
+    got = dict(zip(ts.ids, ts.decode(ts.y), strict=True))
+    assert got == {"0001": 0, "0002": 0, "0003": 1, "0004": 0, "0005": 1, "0006": 1}
+
+
+def test_a_positive_matching_nothing_says_what_the_column_holds(tmp_path: Path) -> None:
+    """Regression (issue 22, defect 2): the error did not say the column became true/false."""
+    cfg = load_config(churn_table(tmp_path, '{kind: column, column: churn, positive: ["Si"]}'))
+    ingest(cfg)
+    with (
+        connect(cfg.warehouse, cfg.base_dir) as wh,
+        pytest.raises(ConfigError, match=r"matches no training row.*booleans \(true/false\)"),
+    ):
+        build_training_set(cfg, wh, cfg.models[0])
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "",
+        ", columns: {customer_id: customerID, tenure: tenure, churn: Churn, contract: Contract,"
+        " total_charges: {expr: \"TRY_CAST(NULLIF(trim(TotalCharges), '') AS DOUBLE)\"}}",
+    ],
+)
+def test_a_number_column_with_blank_values_is_a_number(tmp_path: Path, extra: str) -> None:
+    """Regression (issue 22, defect 3): a number column with a few values written as spaces
+    was stored as text and fed to the model as a category, and a mapping expression casting
+    it to DOUBLE still stored text. Blanks are nulls, counted in the report; an expression's
+    type is the stored type."""
+    cfg = load_config(
+        churn_table(tmp_path, '{kind: column, column: churn, positive: ["Yes"]}', extra)
+    )
+    report = ingest(cfg)
+    col = "total_charges"
+    with connect(cfg.warehouse, cfg.base_dir) as wh:
+        schema = wh.table("churn").schema()
+        values = wh.to_arrow(wh.table("churn").select(col).order_by(col)).column(0).to_pylist()
+        ts = build_training_set(cfg, wh, cfg.models[0])
+    assert schema[col].is_floating(), schema
+    assert values[:4] == [29.85, 151.65, 1840.75, 1889.5] and values[4:] == [None, None]
+    assert col not in ts.categorical
+    (f,) = report.files
+    assert f.loaded == 6 and f.rejected == 0
+    if not extra:  # the file's own column: its blanks are counted, the rows kept
+        assert f.rules.get(f"{col}_blank") == {"action": "nullified", "rows": 2}

@@ -13,7 +13,7 @@ Everything is joined inside the warehouse; only the finished rows are read into 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -416,6 +416,41 @@ def _text(v: Any) -> str:
     return str(v)
 
 
+def _positive_of(y_raw: pd.Series, spec: ModelConfig) -> Callable[[Any], int]:
+    """1 for a label value among ``label.positive``, else 0, matched as the source wrote it.
+
+    A Yes/No column is stored as a boolean, so ``positive: ["Yes"]`` is matched through the
+    words a boolean column reads (``yes`` is true); when none of the values matches any
+    training row, the error says what the column holds now.
+    """
+    from segmint.ingest._vocab import FALSE_WORDS, TRUE_WORDS
+
+    given = spec.label.positive or []
+    words = {str(v).strip().lower() for v in given}
+    booleans = y_raw.dtype == bool or str(y_raw.dtype) == "boolean"
+    if booleans:
+        wanted = {True for w in words if w in TRUE_WORDS} | {
+            False for w in words if w in FALSE_WORDS
+        }
+        wanted |= {v for v in given if isinstance(v, bool)}
+
+        def is_positive(v: Any) -> int:
+            return int(not _missing(v) and bool(v) in wanted)
+    else:
+
+        def is_positive(v: Any) -> int:
+            return int(not _missing(v) and _text(v).strip().lower() in words)
+
+    if not any(is_positive(v) for v in pd.unique(y_raw)):
+        held = sorted({_text(v) for v in pd.unique(y_raw) if not _missing(v)})[:10]
+        kind = "booleans (true/false)" if booleans else "values"
+        raise ConfigError(
+            f"models '{spec.name}': label.positive {given} matches no training row; the label "
+            f"column now holds {kind}: {', '.join(held)}"
+        )
+    return is_positive
+
+
 def _finish(
     frame: pd.DataFrame, feats: list[str], spec: ModelConfig, window: dict[str, Any]
 ) -> TrainingSet:
@@ -428,8 +463,7 @@ def _finish(
         y = y_raw.astype(str)
     positive = None
     if spec.label.positive is not None:
-        pos = {str(v).lower() for v in spec.label.positive}
-        y = y_raw.map(lambda v: int(str(v).lower() in pos))
+        y = y_raw.map(_positive_of(y_raw, spec))
     classes = sorted(pd.unique(y).tolist())
     y = y.map({c: i for i, c in enumerate(classes)}).astype("int64")
     if len(classes) < 2:
