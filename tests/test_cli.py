@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import duckdb
 import pytest
 from typer.testing import CliRunner, Result
 
@@ -532,3 +533,72 @@ def test_a_shared_placeholder_email_is_reported_and_no_customer(tmp_path: Path) 
     show = segmint("customers", "show", SHARED_EMAIL, "-c", config, env=env, code=2)
     assert show.stdout == "" and "noreply" not in show.output
     says(show.output, "error: the email given is shared by 4 accounts", "not linked to one")
+
+
+WHITESPACE_HISTORY = (
+    "00001 19970101  1  11.77\n"
+    "00002 19970112  1  12.00\n"
+    "00002 19970112  5  77.00\n"
+    "00003 19970102  2  20.76\n"
+)
+
+
+def whitespace_project(root: Path, delimiter: str) -> Path:
+    write(root / "history.txt", WHITESPACE_HISTORY)
+    return write(
+        root / "segmint.yaml",
+        "project: ws\nwarehouse: duckdb:///.segmint/w.duckdb\nsources:\n"
+        "  - name: history\n    path: history.txt\n    table: orders\n"
+        f"    csv: {{delimiter: {delimiter}, header: false}}\n"
+        "    timestamp_format: '%Y%m%d'\n"
+        "    columns:\n"
+        "      order_id: {expr: \"column0 || '-' || column1 || '-' || column2\"}\n"
+        "      customer_id: column0\n      ts: column1\n      total: column3\n",
+    )
+
+
+@pytest.mark.parametrize("delimiter", ['" "', "whitespace"])
+def test_a_whitespace_separated_file_loads(tmp_path: Path, delimiter: str) -> None:
+    """Regression (issue 22, defect 4): `csv: {delimiter: " "}` on an order history written
+    with runs of spaces loaded 0 of its rows with exit 0. Runs of spaces separate fields."""
+    config = whitespace_project(tmp_path, delimiter)
+    segmint("validate", "-c", config)
+    result = segmint("ingest", "-c", config)
+    says(result.output, "4 input rows = 4 loaded")
+    with duckdb.connect(str(tmp_path / ".segmint" / "w.duckdb"), read_only=True) as con:
+        got = con.execute("SELECT customer_id, total FROM orders ORDER BY 1, 2").fetchall()
+    assert got == [("00001", 11.77), ("00002", 12.0), ("00002", 77.0), ("00003", 20.76)]
+
+
+def test_a_file_mostly_quarantined_fails_in_validate_and_ingest(tmp_path: Path) -> None:
+    """Regression (issue 22, defect 4): a wrong option quarantined every row, `validate` said
+    ✓ and `ingest` exited 0. Now validate reads a sample with the declared options, and a file
+    with more than max_quarantined_share of its rows quarantined fails, loading nothing."""
+    write(
+        tmp_path / "history.txt",
+        "id;when;total\n1;2024-01-01;3\n" + "".join(f"{i};the {i}th;{i}\n" for i in range(2, 6)),
+    )
+    config = write(
+        tmp_path / "segmint.yaml",
+        "project: q\nwarehouse: duckdb:///.segmint/w.duckdb\nsources:\n"
+        "  - name: history\n    path: history.txt\n    table: orders\n"
+        "    csv: {delimiter: ';'}\n"
+        "    columns: {order_id: id, customer_id: id, ts: when, total: total}\n",
+    )
+    checked = segmint("validate", "-c", config, code=1)
+    says(checked.output, "4 of 5 rows (80%) would be quarantined", "max_quarantined_share 50%")
+    result = segmint("ingest", "-c", config, code=1)
+    says(result.output, "nothing of this file was loaded")
+    with duckdb.connect(str(tmp_path / ".segmint" / "w.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM quarantine").fetchone() == (4,)
+        tables = {r[0] for r in con.execute("SHOW TABLES").fetchall()}
+        assert "order_records" not in tables or con.execute(
+            "SELECT count(*) FROM order_records"
+        ).fetchone() == (0,)
+    # the threshold is the user's to raise
+    raised = config.read_text().replace(
+        "table: orders\n", "table: orders\n    max_quarantined_share: 0.9\n"
+    )
+    config.write_text(raised)
+    segmint("validate", "-c", config)
+    says(segmint("ingest", "-c", config).output, "5 input rows = 1 loaded")

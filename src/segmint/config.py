@@ -101,6 +101,13 @@ class SourceConfig(_Strict):
     returns: ReturnsConfig = ReturnsConfig()
     key: list[str] | None = None
     required: list[str] = Field(default_factory=list)
+    max_quarantined_share: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="A file with a larger share of its rows quarantined fails: nothing of it "
+        "is loaded (a wrong delimiter or mapping is never a successful run).",
+    )
 
     @property
     def canonical(self) -> bool:

@@ -160,7 +160,11 @@ def test_negative_and_impossible_ages_use_rule_age_range(tmp_path: Path) -> None
     write(
         tmp_path / "crm.csv", "customer_id,age,birth_year\nc1,-4,\nc2,121,\nc3,35,1989\nc4,,1800\n"
     )
-    project(tmp_path, "sources:\n  - {name: crm, path: crm.csv, table: customers}\n")
+    # three of four rows are bad on purpose: not a wrong option (max_quarantined_share)
+    project(
+        tmp_path,
+        "sources:\n  - {name: crm, path: crm.csv, table: customers, max_quarantined_share: 1}\n",
+    )
     report = run(tmp_path)
     assert rules_of(report) == {"age_range": 2, "birth_year_range": 1}
     assert query(tmp_path, "SELECT customer_id, age FROM customer_records") == [("c3", 35)]

@@ -45,8 +45,8 @@ PROJECT = """\
 project: malformed
 pii: [email, phone]
 sources:
-  - {name: crm, path: crm.csv, table: customers}
-  - {name: news, path: news.ndjson, table: customers}
+  - {name: crm, path: crm.csv, table: customers, max_quarantined_share: 1}
+  - {name: news, path: news.ndjson, table: customers, max_quarantined_share: 1}
 """
 #: the PII of the malformed lines, each as written (the forms are derived below)
 SECRET_EMAILS = (

@@ -22,7 +22,7 @@ from segmint.config import ProjectConfig, SourceConfig
 from segmint.errors import ConfigError, KeyMissingError
 from segmint.identity import IdentityResult, resolve_identities
 from segmint.ingest._derive import derive_tables
-from segmint.ingest._stage import FileLoader, FileResult, safe_tag
+from segmint.ingest._stage import FileLoader, FileResult, quarantine_problem, safe_tag
 from segmint.ingest._vocab import load_vocabulary
 from segmint.privacy import PiiCipher, load_master_key
 from segmint.profiles import build_profiles
@@ -270,6 +270,33 @@ def _record_file(wh: IbisWarehouse, run_id: str, r: FileResult, now: datetime) -
     )
 
 
+_SAMPLE_ROWS = 2000
+
+
+def _sample_problem(con: Any, src: SourceConfig, opened: Any, plan: Any) -> str | None:
+    """Read the file's first rows with the declared options and mapping, as ingest would: a
+    problem when more than the source's ``max_quarantined_share`` of them would be set aside."""
+    sample = f"(SELECT * FROM ({plan.sql}) LIMIT {_SAMPLE_ROWS})"
+    try:
+        rows = con.execute(
+            f"SELECT _errors[1].rule AS rule, count(*) FROM {sample} GROUP BY ALL"
+        ).fetchall()
+        malformed = 0
+        if opened.rejects_table:
+            malformed = con.execute(
+                f"SELECT count(DISTINCT line) FROM {opened.rejects_table}"
+            ).fetchone()[0]
+    except Exception as exc:  # an expression that does not run, a line that cannot be read
+        from segmint.sources import error_reason
+
+        return f"cannot be read with these options: {error_reason(exc)}"
+    records = sum(n for _r, n in rows) + malformed
+    rules = {r: n for r, n in rows if r is not None}
+    if malformed:
+        rules["csv_malformed"] = malformed
+    return quarantine_problem(src, records, rules)
+
+
 def check_sources(cfg: ProjectConfig) -> list[str]:
     """Problems found by opening each source's files and mapping their columns (no writes).
 
@@ -299,7 +326,7 @@ def check_sources(cfg: ProjectConfig) -> list[str]:
                     opened = open_file(staging, path, src.format, src.csv, f"chk{n}")
                     try:
                         if src.canonical:
-                            build_plan(
+                            plan = build_plan(
                                 cfg,
                                 src,
                                 INPUT_TABLES[src.table],
@@ -309,7 +336,10 @@ def check_sources(cfg: ProjectConfig) -> list[str]:
                                 line_checked=opened.fmt == "ndjson",
                             )
                         else:
-                            custom_plan(staging, src, opened, frozenset(cfg.pii))
+                            plan = custom_plan(staging, src, opened, frozenset(cfg.pii))
+                        sampled = _sample_problem(staging, src, opened, plan)
+                        if sampled:
+                            problems.append(f"{where}: {path.name}: on its first rows, {sampled}")
                     finally:
                         opened.close()
                 except EmptySourceError:

@@ -130,6 +130,7 @@ class FileLoader:
             plan = self._plan(source, opened)
             self._stage(opened, plan)
             self._quarantine(source, opened, plan, result)
+            _refuse_mostly_quarantined(source, result)
             self._write(source, plan, result)
         except EmptySourceError as exc:
             result.status, result.message = "empty", str(exc)
@@ -307,6 +308,34 @@ class FileLoader:
         for t in ("_stg", "_q", "_valid", "_incoming", opened.rejects_table, opened.temp_table):
             if t:
                 self.staging.execute(f"DROP TABLE IF EXISTS {t}")
+
+
+def quarantine_problem(source: SourceConfig, records: int, rules: dict[str, int]) -> str | None:
+    """Why a file whose rows ``rules`` (rule -> rows rejected) set aside is refused, or None:
+    more than ``max_quarantined_share`` of its ``records`` rows quarantined."""
+    rejected = sum(rules.values())
+    if not records or rejected / records <= source.max_quarantined_share:
+        return None
+    top = ", ".join(f"{r} {n:,}" for r, n in sorted(rules.items(), key=lambda x: -x[1])[:3])
+    hint = (
+        " (check csv: delimiter, header, quote and encoding)"
+        if any(r == "csv_malformed" or r.endswith(("_required", "_type")) for r in rules)
+        else ""
+    )
+    return (
+        f"{rejected:,} of {records:,} rows ({rejected / records:.0%}) would be quarantined, "
+        f"more than max_quarantined_share {source.max_quarantined_share:.0%}: {top}{hint}"
+    )
+
+
+def _refuse_mostly_quarantined(source: SourceConfig, result: FileResult) -> None:
+    rejected = {r: v["rows"] for r, v in result.rules.items() if v["action"] == "rejected"}
+    problem = quarantine_problem(source, result.records, rejected)
+    if problem:
+        raise SourceError(
+            f"{result.path}: {problem}; nothing of this file was loaded, its quarantined "
+            "rows are kept to show why"
+        )
 
 
 def _content(plan: Plan) -> str:

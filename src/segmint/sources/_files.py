@@ -13,6 +13,7 @@ import codecs
 import glob
 import gzip
 import hashlib
+import io
 import re
 import shutil
 import tempfile
@@ -148,7 +149,52 @@ def open_file(
         return _open_ndjson(con, path, tag)
     if fmt == "csv" and _undeclared_latin1(path, csv):
         csv = csv.model_copy(update={"encoding": "latin-1"})
+    if fmt == "csv" and csv.delimiter in WHITESPACE:
+        return _open_whitespace(con, path, csv, tag, materialize)
     return _open_csv(con, path, csv, tag, materialize)
+
+
+#: ``csv.delimiter`` values that mean "separated by runs of spaces or tabs"
+WHITESPACE = (" ", "whitespace")
+_RUN = re.compile(r"[ \t]+")
+
+
+def _open_whitespace(
+    con: Any, path: Path, csv: CsvOptions, tag: str, materialize: bool
+) -> OpenedFile:
+    """Read whitespace-separated text (fields split by runs of spaces or tabs, as fixed-width
+    exports and many research datasets are written) through a tab-separated copy, one line for
+    each line, so record numbers stay those of the file. Such files have no quoting."""
+    tmp = Path(tempfile.mkdtemp(prefix="segmint-ws-"))
+    packed = _is_gzip(path)
+    target = tmp / (path.name.removesuffix(".gz") if packed else path.name)
+    codec = "latin-1" if csv.encoding == "latin-1" else "utf-8"
+    n = 0
+    try:
+        with (
+            gzip.open(path, "rb") if packed else path.open("rb") as raw,
+            io.TextIOWrapper(raw, encoding=codec, newline="") as src,
+            target.open("w", encoding="utf-8", newline="") as dst,
+        ):
+            for line in src:  # streamed, never held whole
+                n += 1
+                body = line.rstrip("\r\n")
+                dst.write(_RUN.sub("\t", body.strip(" \t")) + line[len(body) :])
+    except UnicodeDecodeError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise SourceError(
+            f"{path}: not valid {codec} text near line {n + 1}: {exc.reason}; declare "
+            "`csv: {encoding: ...}`"
+        ) from None
+    options = csv.model_copy(update={"delimiter": "\t", "quote": "", "encoding": "utf-8"})
+    try:
+        opened = _open_csv(con, target, options, tag, materialize)
+    except SourceError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise SourceError(str(exc).replace(str(target), str(path))) from None
+    opened.path, opened.read_path = path, target
+    opened.cleanup.append(tmp)
+    return opened
 
 
 _UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xf4][\x80-\xbf]+")
