@@ -43,7 +43,7 @@ from typing import Any
 
 from segmint.errors import KeyMissingError
 from segmint.privacy._crypto import PiiCipher, load_master_key
-from segmint.privacy._mask import _EMAIL, _PHONE, EMAIL_MASK, PHONE_MASK
+from segmint.privacy._mask import _EMAIL, EMAIL_MASK, PHONE_MASK, PHONE_PATTERN
 
 #: event fields that identify a person (hashed when they are an e-mail or phone)
 IDENTIFIER_FIELDS = ("customer_id", "anonymous_id")
@@ -63,6 +63,9 @@ _NOT_PHONE = re.compile(r"[^0-9+]")
 _PHONE_ID = re.compile(r"(?:tel:)?(?=[^ (]*[ (+])[0-9+()./ -]+", re.IGNORECASE)
 #: the fields a dead letter keeps through the same rule as an accepted event
 _SHORT = frozenset(("event_id", "event_type", "ts", "country", *IDENTIFIER_FIELDS, *CODE_FIELDS))
+#: a phone in free text: mask_text's pattern, but a whole run (not inside a word), so an id
+#: such as "sku-ab12345678cd" or a hex token keeps its digits
+_PHONE_TEXT = re.compile(rf"(?<![A-Za-z0-9]){PHONE_PATTERN}(?![A-Za-z0-9])")
 _CACHE_MAX = 100_000
 
 
@@ -187,7 +190,7 @@ class LivePrivacy:
         if "@" in value:
             value = _EMAIL.sub(EMAIL_MASK, value)
         if self.mask == "emails_and_phones" and _digits(value) >= 7:
-            value = _PHONE.sub(PHONE_MASK, value)
+            value = _PHONE_TEXT.sub(PHONE_MASK, value)
         return value
 
     def code(self, value: str) -> str:
