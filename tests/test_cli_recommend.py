@@ -4,6 +4,7 @@ and on a generated shop ingested into its project."""
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from segmint.generate import generate_shop
 from segmint.privacy import generate_key
 from segmint.warehouse import connect
-from tests.test_cli import rows, says, segmint
+from tests.test_cli import flat, rows, says, segmint
 
 EVERY_MODEL = ("popularity", "item_knn", "als", "bpr", "ease", "hybrid")
 
@@ -75,6 +76,32 @@ def test_evaluate_a_file_prints_every_model_and_writes_chart_and_table(
     # the printed table says what the CSV says
     printed = {r[0]: r for r in first}
     assert printed["ease"][3] == f"{float(by_model['ease']['ndcg@10']):.4f}"
+
+
+def test_evaluate_a_headerless_file_with_columns(ratings: Path, tmp_path: Path) -> None:
+    """Regression (issue 22, defect 1): a headerless user-item file was refused and there was
+    no option to name its columns; --columns names them in file order, --min-rating keeps
+    the ratings that count as implicit feedback."""
+    bare = tmp_path / "bare.tsv"
+    lines = ratings.read_text().splitlines()[1:]  # the same ratings without a header
+    bare.write_text(
+        "\n".join(
+            "\t".join(reversed(line.split("\t")[:2])) + "\t" + "\t".join(line.split("\t")[2:])
+            for line in lines
+        )
+        + "\n"
+    )
+    args = evaluate_args(bare, "--columns", "item,user,rating,timestamp", "--models", "ease")
+    out = segmint(*args).output
+    says(out, "360 train / 180 test interactions")
+    liked = segmint(*args, "--min-rating", "4").output
+    kept = sum(float(line.split("\t")[2]) >= 4 for line in lines)
+    assert kept < len(lines)
+    says(liked, "interactions, k=10")
+    total = [int(n.replace(",", "")) for n in re.findall(r"([\d,]+) (?:train|test)", flat(liked))][
+        :2
+    ]
+    assert sum(total) == kept
 
 
 def test_evaluate_a_missing_file_names_it(tmp_path: Path) -> None:

@@ -85,8 +85,19 @@ def evaluate_cmd(
         typer.Option(help="A user-item file (csv/tsv/parquet) instead of the project's data."),
     ] = None,
     sep: Annotated[str | None, typer.Option(help="Field separator of --interactions.")] = None,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            help="Columns of a headerless --interactions file, in file order, among user, "
+            "item, rating, timestamp and _ (ignored): e.g. user,item,rating,timestamp."
+        ),
+    ] = None,
     min_rating: Annotated[
-        float | None, typer.Option(help="Keep rows weighing at least this (e.g. rating 4).")
+        float | None,
+        typer.Option(
+            help="Keep rows weighing at least this: the rating threshold that turns explicit "
+            "ratings into implicit feedback (e.g. 4)."
+        ),
     ] = None,
     binary: Annotated[bool, typer.Option(help="Treat every kept row as weight 1.")] = True,
     split: Annotated[
@@ -122,7 +133,11 @@ def evaluate_cmd(
         catalogue = segments = None
         if interactions is not None:
             inter = Interactions.from_file(
-                interactions, sep=sep, min_weight=min_rating, binary=binary
+                interactions,
+                sep=sep,
+                min_weight=min_rating,
+                binary=binary,
+                columns=columns.split(",") if columns else None,
             )
             names = [n for n in names if n != "content"]
         else:

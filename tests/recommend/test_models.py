@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segmint.errors import SchemaError, SourceError
+from segmint.errors import ConfigError, SchemaError, SourceError
 from segmint.recommend import (
     ALS,
     BPR,
@@ -382,6 +382,48 @@ def test_from_file_reads_movielens_csv(tmp_path: Path, gz: bool) -> None:
     binary = Interactions.from_file(path, min_weight=3.0, binary=True)
     assert binary.frame["weight"].tolist() == [1.0, 1.0]
     assert binary.matrix().toarray().tolist() == [[1.0], [1.0]]
+
+
+UDATA = "196\t242\t3\t881250949\n186\t302\t3\t891717742\n196\t377\t1\t878887116\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "columns"),
+    [
+        ("u.data", UDATA, None),  # MovieLens 100K: tab-separated, no header
+        ("ratings.dat", UDATA.replace("\t", "::"), None),  # MovieLens 1M
+        ("u.data", UDATA, ["user", "item", "rating", "timestamp"]),
+        ("plain.csv", UDATA.replace("\t", ","), ["user", "item", "rating", "_"]),
+        ("swapped.csv", "242,196,3\n302,186,3\n377,196,1\n", ["item", "user", "rating"]),
+        (
+            "header.csv",
+            "user_id,item_id,rating\n196,242,3\n186,302,3\n196,377,1\n",
+            ["user", "item", "rating"],
+        ),
+    ],
+)
+def test_from_file_reads_headerless_files(
+    tmp_path: Path, name: str, text: str, columns: list[str] | None
+) -> None:
+    """Regression (issue 22, defect 1): a headerless user-item file was refused ("no
+    customer_id column ... found ['196', '242', '3', '881250949']") with no way to name the
+    columns. Columns are given in file order, or the common layouts are recognised."""
+    path = tmp_path / name
+    path.write_text(text)
+    inter = Interactions.from_file(path, columns=columns)
+    f = inter.frame
+    assert f["customer_id"].tolist() == ["196", "186", "196"]
+    assert f["product_id"].tolist() == ["242", "302", "377"]
+    assert f["weight"].tolist() == [3.0, 3.0, 1.0]
+    implicit = Interactions.from_file(path, columns=columns, min_weight=3, binary=True)
+    assert implicit.frame["product_id"].tolist() == ["242", "302"]
+
+
+def test_from_file_names_what_columns_accepts(tmp_path: Path) -> None:
+    path = tmp_path / "u.data"
+    path.write_text(UDATA)
+    with pytest.raises(ConfigError, match="'stars' is not one of user, item, rating"):
+        Interactions.from_file(path, columns=["user", "item", "stars"])
 
 
 def test_from_file_names_the_missing_column(tmp_path: Path) -> None:

@@ -10,6 +10,8 @@ models and metrics.
 
 from __future__ import annotations
 
+import gzip
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Literal
@@ -18,7 +20,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from segmint.errors import SchemaError, SourceError
+from segmint.errors import ConfigError, SchemaError, SourceError
 
 USER = "customer_id"
 ITEM = "product_id"
@@ -125,22 +127,26 @@ class Interactions:
         min_weight: float | None = None,
         binary: bool = False,
         repeat: Repeat = "sum",
+        columns: Sequence[str] | None = None,
     ) -> Interactions:
         """Read a user-item file: csv/tsv (any separator, optionally gzipped), or parquet.
 
         Columns are found by common names (``user_id``/``userId``/``customer_id``,
         ``item_id``/``movieId``/``product_id``, ``rating``/``weight``, ``timestamp``/``ts``)
         unless named; a ``name:type`` header (RecBole's atomic files) is read as ``name``.
-        ``min_weight`` keeps rows weighing at least that much (e.g. ratings >= 4);
-        ``binary`` sets every kept weight to 1.
+        A file without a header takes ``columns``, its columns in file order among ``user``,
+        ``item``, ``rating`` (or ``weight``), ``timestamp`` (or ``ts``) and ``_`` (ignored);
+        without them, a headerless file of 2, 3 or 4 columns whose first line is all numbers
+        is read as user, item[, rating[, timestamp]] (MovieLens' ``u.data``, ``ratings.dat``).
+        ``min_weight`` keeps rows weighing at least that much (e.g. ratings >= 4, the usual
+        threshold that turns explicit ratings into implicit feedback); ``binary`` sets every
+        kept weight to 1.
         """
         path = Path(path)
         if not path.is_file():
             raise SourceError(f"interactions file {str(path)!r} does not exist")
-        if path.suffix == ".parquet":
-            df = pd.read_parquet(path)
-        else:
-            df = pd.read_csv(path, sep=sep, engine="python" if sep is None else "c", dtype=str)
+        parquet = path.suffix == ".parquet"
+        df = pd.read_parquet(path) if parquet else _read_text(path, sep, columns)
         df.columns = [str(c).split(":")[0].strip() for c in df.columns]
         user_col = user or _find(df.columns, USER, path)
         item_col = item or _find(df.columns, ITEM, path)
@@ -251,6 +257,51 @@ def _max_duplicates(
     return sp.csr_matrix((value, (r, c)), shape=shape)
 
 
+_ROLES = {
+    "user": USER,
+    "item": ITEM,
+    "rating": WEIGHT,
+    "weight": WEIGHT,
+    "timestamp": TS,
+    "ts": TS,
+}
+#: headerless layouts by column count, as the common benchmark files are written
+_LAYOUTS = {2: (USER, ITEM), 3: (USER, ITEM, WEIGHT), 4: (USER, ITEM, WEIGHT, TS)}
+
+
+def _read_text(path: Path, sep: str | None, columns: Sequence[str] | None) -> pd.DataFrame:
+    """A csv/tsv/``::`` file as text columns named by role when it has no header."""
+    with path.open("rb") as raw:
+        packed = raw.read(2) == b"\x1f\x8b"
+    with (gzip.open if packed else open)(path, "rt", encoding="utf-8", errors="replace") as fh:
+        first = fh.readline().rstrip("\r\n")
+    if sep is None and "::" in first:
+        sep = "::"  # MovieLens 1M/10M .dat files
+    engine = "python" if sep is None or len(sep) > 1 else "c"
+    if columns is not None:
+        names = []
+        for i, c in enumerate(columns):
+            role = _ROLES.get(c.strip().lower())
+            if role is None and c.strip() not in ("_", "-", ""):
+                raise ConfigError(
+                    f"columns: {c!r} is not one of user, item, rating, timestamp or _ (ignored)"
+                )
+            names.append(role or f"_skip{i}")
+        df = pd.read_csv(path, sep=sep, engine=engine, dtype=str, header=None, names=names)
+        header = {v.lower() for n in (USER, ITEM) for v in _FILE_NAMES[n]} | set(_ROLES)
+        if len(df) and str(df.iloc[0][USER]).strip().lower() in header:
+            df = df.iloc[1:]  # the file had a header after all
+        return df.drop(columns=[n for n in names if n.startswith("_skip")])
+    df = pd.read_csv(path, sep=sep, engine=engine, dtype=str)
+    cells = [str(c).strip() for c in df.columns]
+    numeric = all(re.fullmatch(r"[+-]?\d+(\.\d+)?", c) for c in cells)
+    if numeric and len(cells) in _LAYOUTS and _find(df.columns, USER, path, required=False) is None:
+        return pd.read_csv(
+            path, sep=sep, engine=engine, dtype=str, header=None, names=list(_LAYOUTS[len(cells)])
+        )
+    return df
+
+
 def _find(columns: Iterable[str], role: str, path: Path, *, required: bool = True) -> str | None:
     lower = {c.lower(): c for c in columns}
     for name in _FILE_NAMES[role]:
@@ -259,7 +310,8 @@ def _find(columns: Iterable[str], role: str, path: Path, *, required: bool = Tru
     if required:
         raise SourceError(
             f"interactions file {path.name!r}: no {role} column; expected one of "
-            f"{list(_FILE_NAMES[role])} (or name it), found {list(columns)}"
+            f"{list(_FILE_NAMES[role])} (or name it), found {list(columns)}; a file without "
+            "a header takes its columns in order, e.g. --columns user,item,rating,timestamp"
         )
     return None
 
