@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from segmint.config import ProjectConfig
-from segmint.errors import ConfigError, NotFoundError, RuleError
+from segmint.errors import ConfigError, NotFoundError, SegmintError
 from segmint.realtime._bus import StreamBus
-from segmint.realtime._factory import open_bus, open_store
+from segmint.realtime._factory import open_bus, open_existing_store, open_store
 from segmint.realtime._processor import Change, Processor, RuleSet
 from segmint.realtime._store import OnlineStore
 from segmint.segments.rules import Rule, compile_rule
@@ -41,6 +41,26 @@ def _catalog(cfg: ProjectConfig, extra: set[str]) -> Any:
     return replace(cat, segments=(cat.segments or frozenset()) | frozenset(extra))
 
 
+def api_definitions(cfg: ProjectConfig) -> tuple[dict[str, dict[str, Any]], str | None]:
+    """The segments defined over the API, as the project's online store keeps them, and a
+    note when they could not be read. For the batch path (``segmint segment``): a project
+    with no online store yet has none (and none is created); a store that is down or
+    unreadable is a note, never a failed run."""
+    try:
+        store = open_existing_store(cfg.serve.online_store, cfg.base_dir)
+        if store is None:
+            return {}, None
+        try:
+            return store.get_meta(SEGMENTS), None
+        finally:
+            store.close()
+    except (SegmintError, ImportError, OSError) as exc:
+        return {}, (
+            f"segments defined over the API were not read from the online store "
+            f"({type(exc).__name__}: {exc}): only segmint.yaml's rule segments were computed"
+        )
+
+
 def live_rules(
     cfg: ProjectConfig,
     store: OnlineStore | None = None,
@@ -49,10 +69,12 @@ def live_rules(
     """The project's rule segments and those defined over the API, compiled and ordered.
 
     A stored definition can never stop event intake: one that no longer compiles (a feature
-    was removed) or that closes a cycle of ``in_segment`` references is left out, and named
-    with the reason in ``disabled`` (when given), while every other segment keeps working.
+    was removed), takes a name segmint.yaml or the batch path gives, or closes a cycle of
+    ``in_segment`` references is left out, and named with the reason in ``disabled`` (when
+    given), while every other segment keeps working. The batch path adds the same
+    definitions the same way (:func:`segmint.segments._run.add_defined`).
     """
-    from segmint.segments._run import SegmentCycle, _ordered
+    from segmint.segments._run import _ordered, add_defined
 
     defined = store.get_meta(SEGMENTS) if store is not None else {}
     off = disabled if disabled is not None else {}
@@ -61,22 +83,12 @@ def live_rules(
     rules: dict[str, Rule] = {}
     for seg in cfg.segments:
         rules[seg.name] = compile_rule(seg.rule, catalog, name=seg.name)
-    for name, rec in sorted(defined.items()):
-        try:
-            rules[name] = compile_rule(rec["rule"], catalog, name=name)
-        except RuleError as exc:
-            off[name] = str(exc)
-    while True:
-        try:
-            return RuleSet(_ordered(rules))
-        except SegmentCycle as exc:
-            api = [n for n in exc.names if n in defined]
-            if not api:  # a cycle within segmint.yaml is the project file's error
-                raise
-            for name in api:
-                off[name] = str(exc)
-                rules.pop(name, None)
-            _log.warning("segments disabled, %s", exc)
+    before = dict(off)
+    out = add_defined(cfg, _ordered(rules), defined, catalog, off)
+    for name, why in off.items():
+        if before.get(name) != why:
+            _log.warning("segment %r disabled: %s", name, why)
+    return RuleSet(out)
 
 
 def check_definitions(cfg: ProjectConfig, defined: dict[str, dict[str, Any]]) -> None:
@@ -230,6 +242,8 @@ class Runtime:
             raise NotFoundError(f"no segment named '{name}' was defined over the API")
         changes = self.processor.drop_segment(name, self._everyone())
         self.store.put_meta(SEGMENTS, name, None)
+        # sizes a publish recorded for it would reserve the name for the batch path
+        self.store.put_meta("sizes", name, None)
         self._bump()
         return changes
 

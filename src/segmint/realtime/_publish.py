@@ -5,6 +5,11 @@ segment membership, the top recommendations, and the hourly counters of the wind
 aggregates the rule segments read, seeded from the warehouse's events (so a customer's
 30-day purchase count is right on the first live event). The store swaps the whole snapshot in
 one step (:meth:`OnlineStore.publish`).
+
+Rule segments defined over the API are published like segmint.yaml's: with the members
+``segmint segment`` computed for them on the warehouse. One defined (or changed) since the
+last ``segmint segment`` keeps the members the live path gave it, and one deleted since is not
+published, so a publish never moves an API-defined segment's members by itself.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from segmint.config import ProjectConfig
 from segmint.errors import NotFoundError
 from segmint.realtime import _counters as counters
 from segmint.realtime._processor import RuleSet, identity_key
-from segmint.realtime._project import live_rules
+from segmint.realtime._project import SEGMENTS, live_rules
 from segmint.realtime._store import OnlineStore, Published, PublishInfo
 from segmint.schema import Col, T
 from segmint.warehouse import IbisWarehouse, connect
@@ -71,15 +76,58 @@ def _keyed(wh: IbisWarehouse, table: str, key: str, value: str) -> dict[str, dic
     return out
 
 
-def _memberships(wh: IbisWarehouse) -> dict[str, dict[str, str]]:
+def _memberships(wh: IbisWarehouse, skip: set[str]) -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = defaultdict(dict)
     if not wh.has_table("segment_membership"):
         return out
     m = wh.table("segment_membership")
     m = m.filter(m.exited_at.isnull()).select(Col.CUSTOMER_ID, "segment", "entered_at")
+    if skip:
+        m = m.filter(~m.segment.isin(sorted(skip)))
     for r in wh.to_arrow(m).to_pylist():
         at = r["entered_at"]
         out[r[Col.CUSTOMER_ID]][r["segment"]] = at.replace(tzinfo=UTC).isoformat()
+    return out
+
+
+def _api_segments(
+    cfg: ProjectConfig, wh: IbisWarehouse, defined: dict[str, dict[str, Any]], rules: RuleSet
+) -> tuple[set[str], set[str]]:
+    """API-defined segments whose warehouse members are not theirs: ``unseen`` (defined or
+    changed since ``segmint segment`` last computed them) and ``gone`` (deleted since)."""
+    from segmint.segments import definitions
+    from segmint.segments._run import API_KIND
+
+    batch = definitions(wh)
+    yaml = {s.name for s in cfg.segments}
+    unseen = {
+        name
+        for name, rec in defined.items()
+        if name in rules.rules
+        and name not in yaml
+        and not (
+            batch.get(name, {}).get("kind") == API_KIND
+            and batch[name].get("definition") == rec.get("rule")
+        )
+    }
+    gone = {
+        name
+        for name, row in batch.items()
+        if row.get("kind") == API_KIND and name not in defined and name not in yaml
+    }
+    return unseen, gone
+
+
+def _live_members(store: OnlineStore, names: set[str]) -> dict[str, dict[str, str]]:
+    """Per customer, when they entered each segment of ``names``, as the live path has it."""
+    out: dict[str, dict[str, str]] = defaultdict(dict)
+    for name in sorted(names):
+        after: str | None = None
+        while page := store.members(name, after, 1_000):
+            for cid, doc in store.live(page).items():
+                if name in doc.segments:
+                    out[cid][name] = doc.segments[name]
+            after = page[-1]
     return out
 
 
@@ -156,18 +204,22 @@ def publish_project(
     """Load the project's batch results into ``store`` in one atomic swap."""
     say = progress or (lambda _msg: None)
     rules = live_rules(cfg, store)
+    defined = store.get_meta(SEGMENTS)
     with connect(cfg.warehouse, cfg.base_dir) as wh:
         if not wh.has_table(T.IDENTITIES):
             raise NotFoundError("nothing to publish yet: run `segmint ingest` first")
         say("features and RFM values")
         values, as_of = _values(wh)
         say("scores, clusters, memberships, recommendations")
+        unseen, gone = _api_segments(cfg, wh, defined, rules)
         parts: dict[str, dict[str, Any]] = {
             "scores": _keyed(wh, "scores", "model", "score"),
             "clusters": _keyed(wh, "cluster_assignments", "clustering", "cluster"),
-            "segments": _memberships(wh),
+            "segments": _memberships(wh, unseen | gone),
             "recommendations": _recommendations(wh),
         }
+        for cid, segs in _live_members(store, unseen).items():
+            parts["segments"].setdefault(cid, {}).update(segs)
         cut = _cut(wh)
         say(
             f"counters of {len(rules.specs)} windowed aggregates, events before "
@@ -175,7 +227,7 @@ def publish_project(
         )
         parts["counters"] = seed_counters(wh, rules, cut)
         aliases = _aliases(wh)
-        sizes = _sizes(wh)
+        sizes = {k: v for k, v in _sizes(wh).items() if k not in gone}
         popular = popular_products(wh)
     say("swapping the snapshot in")
     info = PublishInfo(
@@ -185,6 +237,8 @@ def publish_project(
     done = store.publish(_customers(values, parts), aliases, info)
     for segment, rows in sizes.items():
         store.put_meta("sizes", segment, {"runs": rows})
+    for segment in sorted(gone):  # deleted over the API: its name is free again
+        store.put_meta("sizes", segment, None)
     for name, items in popular.items():
         store.put_meta("popular", name, {"items": items})
     return done

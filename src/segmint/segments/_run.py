@@ -4,12 +4,16 @@ Features first (with the project's own), then RFM tiers, then each clustering, t
 segments in the order their ``in_segment`` references need; each segment's membership is
 brought up to date with only its changes written (:func:`record_membership`). Everything is
 computed inside the warehouse; only clustering fits read a sample out of it.
+
+The rule segments are segmint.yaml's and those defined over the API (kept in the online store,
+read here without creating one): one set of definitions for the batch and the live path,
+compiled by the same function (:func:`add_defined`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +47,9 @@ DEFINITIONS_SCHEMA = {
     "updated_at": "TIMESTAMP",
 }
 Progress = Callable[[str, int, int], None]
+#: ``segment_definitions.kind`` of a rule segment defined over the API (its members are
+#: recorded with kind ``rule``, as segmint.yaml's are)
+API_KIND = "api"
 
 
 @dataclass
@@ -91,17 +98,31 @@ def project_catalog(cfg: ProjectConfig, base: Catalog | None = None) -> Catalog:
     )
 
 
-def compile_segments(cfg: ProjectConfig, catalog: Catalog | None = None) -> dict[str, Rule]:
+def compile_segments(
+    cfg: ProjectConfig,
+    catalog: Catalog | None = None,
+    defined: Mapping[str, Mapping[str, Any]] | None = None,
+    skipped: dict[str, str] | None = None,
+) -> dict[str, Rule]:
     """Every rule segment of the project, compiled, in an order that computes each
     ``in_segment`` reference before the rule that reads it.
+
+    ``defined`` are the segments defined over the API (``{name: {"rule": ...}}``, as
+    ``segmint.realtime._project.api_definitions`` reads them): added as :func:`add_defined`
+    does, each one that cannot be used named in ``skipped`` with the reason, never failing.
 
     Raises
     ------
     ConfigError
-        Listing every rule that does not compile (``file:line: segments[i].rule: ...``),
-        a name two kinds of segment share, or a cycle of ``in_segment`` references.
+        Listing every rule of segmint.yaml that does not compile (``file:line:
+        segments[i].rule: ...``), a name two kinds of segment share, or a cycle of
+        ``in_segment`` references among them.
     """
+    from dataclasses import replace
+
     catalog = project_catalog(cfg, catalog)
+    if defined:
+        catalog = replace(catalog, segments=(catalog.segments or frozenset()) | set(defined))
     problems: list[str] = []
     rules: dict[str, Rule] = {}
     taken = set(rfm_segment_names(cfg))
@@ -129,7 +150,68 @@ def compile_segments(cfg: ProjectConfig, catalog: Catalog | None = None) -> dict
         raise ConfigError(
             f"{len(problems)} segment problem(s):\n  " + "\n  ".join(problems), problems
         )
+    if defined:
+        return add_defined(cfg, _ordered(rules), defined, catalog, skipped)
     return _ordered(rules)
+
+
+def batch_owner(cfg: ProjectConfig, name: str) -> str | None:
+    """Why ``name`` is a segment segmint.yaml or the batch path defines, or None."""
+    if name in {s.name for s in cfg.segments}:
+        return f"segment '{name}' is defined in segmint.yaml, which takes precedence"
+    if name in rfm_segment_names(cfg):
+        return f"'{name}' is the name of an RFM tier segment"
+    for c in cfg.clusters:
+        if name.startswith(f"{c.name}_") and name[len(c.name) + 1 :].isdigit():
+            return f"'{name}' is the name of a segment of clustering '{c.name}'"
+    if name in {m.name for m in cfg.models} | {g.name for m in cfg.models for g in m.segments}:
+        return f"'{name}' is the name of a predictive model's segment"
+    return None
+
+
+def add_defined(
+    cfg: ProjectConfig,
+    rules: dict[str, Rule],
+    defined: Mapping[str, Mapping[str, Any]],
+    catalog: Catalog,
+    skipped: dict[str, str] | None = None,
+) -> dict[str, Rule]:
+    """``rules`` (segmint.yaml's, compiled) and the segments defined over the API, compiled
+    against ``catalog``, in an order that computes each ``in_segment`` reference first.
+
+    Both paths use this, so an API-defined segment means the same in ``segmint segment``,
+    ``segmint publish`` and the live path. segmint.yaml wins a name both define; a stored
+    definition that does not compile, takes a name the batch path gives, or closes a cycle of
+    ``in_segment`` references is left out and named in ``skipped`` with the reason: a
+    broken stored definition never stops a batch run or event intake.
+    """
+    off = skipped if skipped is not None else {}
+    out = dict(rules)
+    api: set[str] = set()
+    for name, rec in sorted(defined.items()):
+        if (reason := batch_owner(cfg, name)) or name in rules:
+            off[name] = reason or f"segment '{name}' is defined twice"
+            continue
+        try:
+            out[name] = compile_rule(str(rec["rule"]), catalog, name=name)
+        except RuleError as exc:
+            off[name] = str(exc)
+            continue
+        except (KeyError, TypeError) as exc:  # a damaged record
+            off[name] = f"the stored definition has no rule ({type(exc).__name__}: {exc})"
+            continue
+        api.add(name)
+    while True:
+        try:
+            return _ordered(out)
+        except SegmentCycle as exc:
+            ring = [n for n in exc.names if n in api]
+            if not ring:  # a cycle within segmint.yaml is the project file's error
+                raise
+            for name in ring:
+                off[name] = str(exc)
+                out.pop(name, None)
+                api.discard(name)
 
 
 class SegmentCycle(ConfigError):
@@ -178,9 +260,10 @@ def run_segments(
         :func:`compile_segments`), or ``as_of`` is older than a segment's last computation.
     """
     as_of = as_of.replace(tzinfo=None, microsecond=0)
-    compile_segments(cfg)  # fail on a bad rule before any work
+    defined, unread = _api_definitions(cfg)
+    compile_segments(cfg, defined=defined, skipped={})  # fail on a bad rule before any work
     steps = 2 + (1 if cfg.rfm.enabled else 0) + len(cfg.clusters) + len(cfg.segments)
-    steps += sum(1 for m in cfg.models if m.entity == "customer")
+    steps += sum(1 for m in cfg.models if m.entity == "customer") + len(defined)
     done = 0
 
     def step(label: str) -> None:
@@ -191,6 +274,8 @@ def run_segments(
 
     step("features")
     run = SegmentRun(as_of, compute_features(wh, as_of, cfg.features))
+    if unread:
+        run.notes.append(unread)
     definitions: list[tuple[str, str, str, str | None]] = []
     if cfg.rfm.enabled:
         step("RFM tiers")
@@ -206,29 +291,110 @@ def run_segments(
             _predictive(cfg, wh, model, as_of, run, definitions)
     step("rule inputs")
     catalog = catalog_for(wh)
-    rules = compile_segments(cfg, Catalog(catalog.values, {}, EVENT_TYPES, models=catalog.models))
+    skipped: dict[str, str] = {}
+    rules = compile_segments(
+        cfg, Catalog(catalog.values, {}, EVENT_TYPES, models=catalog.models), defined, skipped
+    )
+    run.notes += [
+        f"segment '{name}' (defined over the API) is skipped: {why}"
+        for name, why in sorted(skipped.items())
+    ]
+    api = {name: defined[name] for name in rules if name in defined}
     if any(r.models for r in rules.values()):
         from segmint.segments.predictive._score import SCORES, SCORES_SCHEMA
 
         # a model not trained yet has no scores: score("m") is null, not an error
         wh.ensure_table(SCORES, SCORES_SCHEMA)
     if rules:
-        inputs = rule_inputs(
-            wh, list(rules.values()), as_of, members=lambda name: members_at(wh, name, as_of)
-        )
-        try:
-            for name, rule in rules.items():
-                step(f"segment {name}")
-                run.changes.append(
-                    record_membership(wh, name, "rule", rule_members(rule, inputs), as_of)
-                )
-        finally:
-            wh.drop(INPUTS)
+        rules, api = _rule_memberships(wh, rules, api, as_of, run, step)
         definitions += [(seg.name, "rule", seg.rule, seg.description) for seg in cfg.segments]
+        definitions += [
+            (name, API_KIND, str(rec["rule"]), rec.get("description")) for name, rec in api.items()
+        ]
+    if unread is None:
+        run.changes += _close_undefined(wh, cfg, defined, as_of)
     save_definitions(wh, definitions)
     if progress is not None:
         progress("done", steps, steps)
     return run
+
+
+def _api_definitions(cfg: ProjectConfig) -> tuple[dict[str, dict[str, Any]], str | None]:
+    from segmint.realtime._project import api_definitions
+
+    return api_definitions(cfg)
+
+
+def _rule_memberships(
+    wh: IbisWarehouse,
+    rules: dict[str, Rule],
+    api: dict[str, Any],
+    as_of: datetime,
+    run: SegmentRun,
+    step: Callable[[str], None],
+) -> tuple[dict[str, Rule], dict[str, Any]]:
+    """Record each rule segment's members; the rules and API definitions recorded. An
+    API-defined rule the warehouse cannot evaluate is noted and left out, never a failed run
+    (segmint.yaml's rules fail the run as they always did)."""
+    try:
+        inputs = rule_inputs(
+            wh, list(rules.values()), as_of, members=lambda name: members_at(wh, name, as_of)
+        )
+    except Exception as exc:
+        if not api:
+            raise
+        wh.drop(INPUTS)
+        run.notes.append(
+            f"segments defined over the API ({', '.join(sorted(api))}) are skipped: their "
+            f"inputs could not be computed ({type(exc).__name__}: {exc})"
+        )
+        rules = {n: r for n, r in rules.items() if n not in api}
+        api = {}
+        if not rules:
+            return rules, api
+        inputs = rule_inputs(
+            wh, list(rules.values()), as_of, members=lambda name: members_at(wh, name, as_of)
+        )
+    kept = dict(api)
+    try:
+        for name, rule in rules.items():
+            step(f"segment {name}")
+            try:
+                run.changes.append(
+                    record_membership(wh, name, "rule", rule_members(rule, inputs), as_of)
+                )
+            except Exception as exc:
+                if name not in api:
+                    raise
+                kept.pop(name)
+                run.notes.append(
+                    f"segment '{name}' (defined over the API) is skipped: "
+                    f"{type(exc).__name__}: {exc}"
+                )
+    finally:
+        wh.drop(INPUTS)
+    return rules, kept
+
+
+def _close_undefined(
+    wh: IbisWarehouse, cfg: ProjectConfig, defined: Mapping[str, Any], as_of: datetime
+) -> list[MembershipChange]:
+    """Segments an earlier run computed from an API definition that is gone (deleted over
+    the API, and not in segmint.yaml): their members leave, as they did on the live path."""
+    if not wh.has_table(DEFINITIONS):
+        return []
+    yaml = {s.name for s in cfg.segments}
+    gone = {
+        name
+        for name, row in definitions(wh).items()
+        if row["kind"] == API_KIND and name not in defined and name not in yaml
+    }
+    out = []
+    for r in segment_names(wh):
+        if r["segment"] in gone and r["members"] > 0 and r["as_of"] <= as_of:
+            empty = members_at(wh, r["segment"]).filter(ibis.literal(False))
+            out.append(record_membership(wh, r["segment"], "rule", empty, as_of))
+    return out
 
 
 def _rfm_membership(
