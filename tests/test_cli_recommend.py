@@ -217,3 +217,24 @@ def test_show_an_unknown_version_lists_the_trained_ones(
         "recommend", "show", "C0000001", "-c", config, "--version", "v0042", code=2, env=env
     ).output
     says(out, "recommender version 'v0042' not found; have ['v0001'")
+
+
+def test_evaluate_prints_no_blas_thread_warning(ratings: Path) -> None:
+    """Regression (issue 22, defect 8): every `recommend evaluate` printed implicit's OpenBLAS
+    thread-pool warning unless the user set OPENBLAS_NUM_THREADS; segmint limits BLAS itself."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    args = [str(a) for a in evaluate_args(ratings, "--models", "als,bpr")]
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("segmint")), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "ndcg@10" in done.stdout
+    assert "OpenBLAS" not in done.stderr + done.stdout and "threadpool" not in done.stderr

@@ -277,6 +277,32 @@ class PredictiveSegmentConfig(_Strict):
 Algorithm = Literal["xgboost", "random_forest", "logistic", "lightgbm"]
 
 
+class SearchConfig(_Strict):
+    """How long a predictive model's hyperparameter search may run (docs/predictive.md)."""
+
+    candidates: int = Field(12, ge=0, description="Candidates tried (0: the defaults only).")
+    budget_s: float | None = Field(
+        None,
+        gt=0,
+        description="Seconds the search may take; it stops after the candidate that passes "
+        "it. Default: 60 s under 10,000 rows, 300 s above.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_number(cls, value: Any) -> Any:
+        # `search: 12` is `search: {candidates: 12}`
+        if isinstance(value, int) and not isinstance(value, bool):
+            return {"candidates": value}
+        return value
+
+    def budget(self, rows: int) -> float:
+        """The time budget for a search over ``rows`` rows."""
+        if self.budget_s is not None:
+            return self.budget_s
+        return 60.0 if rows < 10_000 else 300.0
+
+
 class ModelConfig(_Strict):
     """A predictive model (docs/predictive.md): trained by ``segmint train NAME``."""
 
@@ -301,7 +327,11 @@ class ModelConfig(_Strict):
     split: Literal["auto", "stratified", "temporal"] = "auto"
     test_size: float = Field(0.2, gt=0, lt=0.5)
     folds: int = Field(5, ge=2, le=10)
-    search: int = Field(12, ge=0, description="Hyperparameter candidates tried (0: defaults).")
+    search: SearchConfig = Field(
+        default_factory=lambda: SearchConfig(),
+        description="The hyperparameter search: a number of candidates (0: the defaults), or "
+        "{candidates: n, budget_s: s}.",
+    )
     snapshots: int = Field(4, ge=1, le=24, description="Training as-of times, monthly.")
     every_days: int = Field(30, ge=1, description="Days between training snapshots.")
     as_of: str | None = Field(None, description="Latest training as-of (default: data end - days).")

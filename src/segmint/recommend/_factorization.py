@@ -79,15 +79,16 @@ class ALS(_Factorization):
         from implicit.cpu.als import AlternatingLeastSquares
 
         self._check()
-        model = AlternatingLeastSquares(
-            factors=self.factors,
-            regularization=self.regularization,
-            alpha=self.alpha,
-            iterations=self.iterations,
-            random_state=self.random_state,
-            num_threads=1,  # repeatable for a seed; implicit's parallel ALS is not
-        )
-        model.fit(X, show_progress=False)
+        with _one_blas_thread():  # implicit checks the BLAS threads when a model is built
+            model = AlternatingLeastSquares(
+                factors=self.factors,
+                regularization=self.regularization,
+                alpha=self.alpha,
+                iterations=self.iterations,
+                random_state=self.random_state,
+                num_threads=1,  # repeatable for a seed; implicit's parallel ALS is not
+            )
+            model.fit(X, show_progress=False)
         self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
         self._unit = None
@@ -125,18 +126,28 @@ class BPR(_Factorization):
         from implicit.cpu.bpr import BayesianPersonalizedRanking
 
         self._check()
-        model = BayesianPersonalizedRanking(
-            factors=self.factors,
-            learning_rate=self.learning_rate,
-            regularization=self.regularization,
-            iterations=self.iterations,
-            random_state=self.random_state,
-            num_threads=1,
-        )
         # BPR only needs which products a customer chose, not how strongly
         binary = X.copy()
         binary.data[:] = 1.0
-        model.fit(binary, show_progress=False)
+        with _one_blas_thread():
+            model = BayesianPersonalizedRanking(
+                factors=self.factors,
+                learning_rate=self.learning_rate,
+                regularization=self.regularization,
+                iterations=self.iterations,
+                random_state=self.random_state,
+                num_threads=1,
+            )
+            model.fit(binary, show_progress=False)
         self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
         self._unit = None
+
+
+def _one_blas_thread() -> Any:
+    """BLAS limited to one thread while implicit fits: its models run one thread each (for a
+    repeatable seed), and a multi-threaded OpenBLAS under them only contends; implicit warns
+    about it on every fit unless OPENBLAS_NUM_THREADS is set, so it is set here instead."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")

@@ -182,3 +182,38 @@ def test_registry_versions_promotion_and_smote(synthetic: ProjectConfig) -> None
         # refit: false registers the very model the held-out rows judged
         assert meta["split"]["refitted_on_all"] is False
         assert reg.metadata("purchase_intent", first.version)["split"]["refitted_on_all"]
+
+
+def test_the_search_keeps_to_its_time_budget(tmp_path: Path) -> None:
+    """Regression (issue 22, defect 7): the hyperparameter search had no time budget (a
+    7,043-row table took 705 s in it once); `search: {budget_s: ...}` stops it after the
+    candidate that passes the budget, the defaults always scored first, and says so."""
+    from tests.segments.predictive.test_dataset import churn_table
+
+    path = churn_table(
+        tmp_path,
+        '{kind: column, column: churn, positive: ["Yes"]}\n'
+        "    algorithm: logistic\n    folds: 2\n"
+        "    search: {candidates: 40, budget_s: 0.001}\n    split: stratified\n"
+        "    test_size: 0.34\n",
+    )
+    rows = "".join(
+        f"{i:04d},{i % 50},{i * 3.5},{'One year' if i % 3 else 'Month-to-month'},"
+        f"{'Yes' if i % 3 == 0 else 'No'}\n"
+        for i in range(10, 200)
+    )
+    (tmp_path / "churn.csv").write_text((tmp_path / "churn.csv").read_text() + rows)
+    cfg = load_config(path)
+    ingest(cfg)
+    said: list[str] = []
+    from segmint.segments.predictive import train_model
+
+    with connect(cfg.warehouse, cfg.base_dir) as wh:
+        result = train_model(cfg, wh, cfg.models[0], progress=said.append)
+    info = result.metadata["search_info"]
+    assert info["stopped_by_budget"] and info["candidates"] == 1 and info["planned"] == 41
+    assert result.metadata["search"][0]["params"] == {}  # the defaults, scored first
+    assert any("time budget of 0 s spent after 1 of 41" in s for s in said)
+    assert any("candidate 1/41" in s for s in said)
+    # a bare number is still the number of candidates
+    assert load_config(path).models[0].search.candidates == 40

@@ -30,14 +30,15 @@ from sklearn.dummy import DummyClassifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import (
-    RandomizedSearchCV,
+    ParameterSampler,
     StratifiedGroupKFold,
     StratifiedKFold,
     cross_val_predict,
+    cross_val_score,
     train_test_split,
 )
 
-from segmint.config import ModelConfig, ProjectConfig
+from segmint.config import ModelConfig, ProjectConfig, SearchConfig
 from segmint.segments.predictive._dataset import TrainingSet, build_training_set
 from segmint.segments.predictive._evaluate import choose_threshold, evaluate, headline
 from segmint.segments.predictive._explain import importance, typical_values
@@ -143,21 +144,27 @@ def _scoring(ts: TrainingSet) -> str:
 
 
 def _search(
-    pipe: Any, ts: TrainingSet, spec: ModelConfig, rows: np.ndarray
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The best hyperparameters by cross-validation on ``rows`` (training rows only)."""
-    if spec.search == 0:
-        return {}, []
+    pipe: Any,
+    ts: TrainingSet,
+    spec: ModelConfig,
+    rows: np.ndarray,
+    say: Progress = lambda _msg: None,
+) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
+    """The best hyperparameters by cross-validation on ``rows`` (training rows only).
+
+    Up to ``search.candidates`` random candidates, and the defaults, are scored by the same
+    folds, one at a time with progress, until the time budget is spent (the candidate that
+    passes it finishes): the defaults are always scored first, so a search never returns
+    settings its own folds judge worse than them. Large sets use successive halving instead
+    (many candidates on small samples), which bounds its own time.
+    """
+    plan = SearchConfig.model_validate(spec.search)  # also a bare number (model_copy)
+    n = plan.candidates
+    if n == 0:
+        return {}, [], {"candidates": 0}
     cv, groups = _folds(ts, spec, rows)
     X, y = ts.X.iloc[rows], ts.y.iloc[rows]
-    common = {
-        "scoring": _scoring(ts),
-        "cv": cv,
-        "random_state": spec.random_state,
-        "n_jobs": 1,
-        "refit": False,
-        "error_score": "raise",
-    }
+    params = fit_params(spec.algorithm, spec.imbalance, y)
     if len(rows) > PLAIN_SEARCH_ROWS:
         from sklearn.experimental import enable_halving_search_cv  # noqa: F401
         from sklearn.model_selection import HalvingRandomSearchCV
@@ -165,30 +172,82 @@ def _search(
         search: Any = HalvingRandomSearchCV(
             pipe,
             search_space(spec.algorithm),
-            n_candidates=max(spec.search, 3),
+            n_candidates=max(n, 3),
             factor=3,
             min_resources=max(2_000, len(rows) // 27),
-            **common,
+            scoring=_scoring(ts),
+            cv=cv,
+            random_state=spec.random_state,
+            n_jobs=1,
+            refit=False,
+            error_score="raise",
         )
-    else:
-        search = RandomizedSearchCV(
-            pipe, search_space(spec.algorithm), n_iter=spec.search, **common
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            search.fit(X, y, groups=groups, **params)
+        res = search.cv_results_
+        scored = [
+            (
+                dict(res["params"][i]),
+                float(res["mean_test_score"][i]),
+                float(res["std_test_score"][i]),
+            )
+            for i in range(len(res["params"]))
+        ]
+        halving = {"candidates": len(scored), "halving": True}
+        return dict(search.best_params_), _tried(scored), halving
+    budget = plan.budget(len(rows))
+    candidates: list[dict[str, Any]] = [{}]  # the defaults
+    candidates += list(
+        ParameterSampler(search_space(spec.algorithm), n_iter=n, random_state=spec.random_state)
+    )
+    scored = []
+    start = time.perf_counter()
+    for i, cand in enumerate(candidates, 1):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            scores = cross_val_score(
+                clone(pipe).set_params(**cand),
+                X,
+                y,
+                groups=groups,
+                cv=cv,
+                scoring=_scoring(ts),
+                params=params,
+                error_score="raise",
+            )
+        scored.append((cand, float(np.mean(scores)), float(np.std(scores))))
+        spent = time.perf_counter() - start
+        best = max(s for _c, s, _d in scored)
+        say(
+            f"search: candidate {i}/{len(candidates)} scored {scored[-1][1]:.4f} "
+            f"(best {best:.4f}; {spent:.0f} of {budget:.0f} s)"
         )
-    params = fit_params(spec.algorithm, spec.imbalance, y)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        search.fit(X, y, groups=groups, **params)
-    res = search.cv_results_
-    order = np.argsort(-np.asarray(res["mean_test_score"], dtype=float))
-    tried = [
+        if spent > budget and i < len(candidates):
+            say(f"search: time budget of {budget:.0f} s spent after {i} of {len(candidates)}")
+            break
+    info: dict[str, Any] = {
+        "candidates": len(scored),
+        "planned": len(candidates),
+        "budget_s": budget,
+        "seconds": round(time.perf_counter() - start, 2),
+        "stopped_by_budget": len(scored) < len(candidates),
+    }
+    best_params = max(scored, key=lambda c: c[1])[0]
+    return best_params, _tried(scored), info
+
+
+def _tried(scored: list[tuple[dict[str, Any], float, float]]) -> list[dict[str, Any]]:
+    """The ten best candidates, best first, for the report ({} are the defaults)."""
+    ranked = sorted(scored, key=lambda c: -c[1])[:10]
+    return [
         {
-            "params": {k.removeprefix("model__"): _plain(v) for k, v in res["params"][i].items()},
-            "score": float(res["mean_test_score"][i]),
-            "std": float(res["std_test_score"][i]),
+            "params": {k.removeprefix("model__"): _plain(v) for k, v in cand.items()},
+            "score": score,
+            "std": std,
         }
-        for i in order[:10]
+        for cand, score, std in ranked
     ]
-    return dict(search.best_params_), tried
 
 
 def _plain(v: Any) -> Any:
@@ -236,7 +295,7 @@ def train_model(
     t = time.perf_counter()
     say(f"searching {spec.algorithm} settings on {min(len(train), spec.sample_size):,} rows")
     search_rows = _sample(ts.y, train, spec.sample_size, spec.random_state)
-    best, tried = _search(pipe, ts, spec, search_rows)
+    best, tried, search_info = _search(pipe, ts, spec, search_rows, say)
     pipe.set_params(**best)
     clock["search"] = time.perf_counter() - t
     t = time.perf_counter()
@@ -295,6 +354,7 @@ def train_model(
         "threshold_choice": oof_info,
         "params": {k.removeprefix("model__"): _plain(v) for k, v in best.items()},
         "search": tried,
+        "search_info": search_info,
         "split": {
             "kind": how,
             "train_rows": len(train),
