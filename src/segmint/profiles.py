@@ -206,17 +206,17 @@ def customer_summary(cfg: ProjectConfig, top: int = 10) -> dict[str, Any]:
 
 def _lookup_hashes(cfg: ProjectConfig, identifier: str) -> list[str]:
     """Keyed hashes the identifier would have if it is an e-mail or phone kept as PII."""
+    from segmint.privacy import PiiCipher, load_master_key, normalize_email, normalize_phone
+
     text = identifier.strip()
     normalized = []
     if Col.EMAIL in cfg.pii and "@" in text:
-        normalized.append(re.sub(r"^mailto:", "", text, flags=re.IGNORECASE).lower())
-    digits = re.sub(r"[^0-9+]", "", text)
+        normalized.append(normalize_email(text))
+    digits = normalize_phone(text)
     if Col.PHONE in cfg.pii and re.fullmatch(r"[0-9+()./ -]+", text) and len(digits) >= 7:
         normalized.append(digits)
     if not normalized:
         return []
-    from segmint.privacy import PiiCipher, load_master_key
-
     cipher = PiiCipher(load_master_key())
     return [cipher.hash(n) for n in normalized]
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from segmint.errors import NotFoundError
+from segmint.errors import NotFoundError, StoreUnavailable
 from segmint.privacy import LivePrivacy, encodable, live_privacy
 from segmint.privacy._mask import mask_text
 from segmint.realtime._events import MAX_BATCH, dead_letter_copy, to_wire, validate_event
@@ -164,8 +164,17 @@ def segments_of(rt: Runtime, identifier: str) -> dict[str, Any]:
     return {"customer_id": cid, "segments": _segments(rt, pub, doc)}
 
 
+def _rules(rt: Runtime) -> dict[str, Any]:
+    """The live rules, re-read when another replica changed them (a replica that only serves
+    reads sees segments defined elsewhere); the last ones known while the store is down."""
+    try:
+        return rt.refresh().rules
+    except StoreUnavailable:
+        return rt.processor.rules.rules
+
+
 def _segments(rt: Runtime, pub: Published, doc: LiveDoc | None) -> list[dict[str, Any]]:
-    rules = rt.processor.rules.rules
+    rules = _rules(rt)
     version = rt.info().version
     live = doc is not None and doc.publish == version
     out = []
@@ -307,7 +316,7 @@ def segment_view(
     ``defined`` and ``sizes`` are the store's records when the caller already read them."""
     defined = rt.defined() if defined is None else defined
     sizes = rt.store.get_meta("sizes") if sizes is None else sizes
-    rules = rt.processor.rules.rules
+    rules = _rules(rt)
     cfg_segments = {s.name: s for s in rt.cfg.segments}
     if name not in rules and name not in sizes and name not in defined:
         raise NotFoundError(f"no segment named {name!r}")
