@@ -269,6 +269,9 @@ def _properties(props: Any) -> dict[str, str] | None:
     if not isinstance(props, Mapping):
         return _problem("properties", "type", "should be an object")
     keys = 0
+    # an upper bound of the JSON size (12 characters per character at worst, escaped as a
+    # surrogate pair): the encoder runs only when the bound could pass the limit
+    bound = 2
     stack: list[tuple[Any, int]] = [(props, 1)]
     while stack:
         value, depth = stack.pop()
@@ -284,6 +287,7 @@ def _properties(props: Any) -> dict[str, str] | None:
                 )
             if not all(k.isascii() for k in value) and any(_bad_text(k) for k in value):
                 return _encoding("properties")
+            bound += sum(12 * len(str(k)) + 4 for k in value)
             items: Iterable[Any] = value.values()
         else:
             items = value
@@ -292,8 +296,18 @@ def _properties(props: Any) -> dict[str, str] | None:
             if kind is str:
                 if not v.isascii() and _bad_text(v):
                     return _encoding("properties")
+                bound += 12 * len(v) + 4
             elif kind is dict or kind is list or (kind not in _SCALARS and _nested(v)):
+                bound += 4
                 stack.append((v, depth + 1))
+            elif kind is int and not -(10**24) < v < 10**24:
+                bound += len(str(v)) + 2  # a huge JSON integer is as long as its digits
+            elif kind in _SCALARS:
+                bound += 28  # a float (repr is at most 24 characters), int, true/false/null
+            else:
+                bound += 12 * len(str(v)) + 4  # encoded through str()
+    if bound <= PROPERTIES_MAX_BYTES:
+        return None
     size = len(json.dumps(props, default=str))
     if size > PROPERTIES_MAX_BYTES:
         return _problem(
