@@ -111,6 +111,8 @@ def test_store_down_degrades_and_recovers(
     h = {"Authorization": f"Bearer {token}"}
     seen = httpx.get(f"{base}/v1/customers/c1/segments", headers=h)
     assert seen.status_code == 200
+    segment = httpx.get(f"{base}/v1/segments/browsers", headers=h)
+    assert segment.status_code == 200
     assert httpx.get(f"{base}/readyz").json()["status"] == "ready"
 
     redis_proc.kill()
@@ -119,6 +121,10 @@ def test_store_down_degrades_and_recovers(
 
     again = httpx.get(f"{base}/v1/customers/c1/segments", headers=h)
     assert again.status_code == 200 and again.json() == seen.json()  # the last state it read
+    # regression (issue 15, defect 14): segment reads answered 503 where customer reads
+    # were served from the last state read
+    kept = httpx.get(f"{base}/v1/segments/browsers", headers=h)
+    assert kept.status_code == 200 and kept.json() == segment.json()
     never = httpx.get(f"{base}/v1/customers/c2/segments", headers=h)
     assert never.status_code == 503 and never.json()["error"] == "unavailable"
     ready = httpx.get(f"{base}/readyz")
