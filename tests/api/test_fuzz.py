@@ -58,8 +58,8 @@ schemathesis.openapi.format(
     ),
 )
 OPERATIONS = _operations()
-#: examples per operation and mode: modest for CI; SEGMINT_FUZZ_EXAMPLES=500 for a deep run
-EXAMPLES = int(os.environ.get("SEGMINT_FUZZ_EXAMPLES", "60"))
+#: examples per operation and mode: ~40 s for CI; SEGMINT_FUZZ_EXAMPLES=300 for a deep run
+EXAMPLES = int(os.environ.get("SEGMINT_FUZZ_EXAMPLES", "30"))
 st_checks.load_all_checks()
 #: every check schemathesis has (status codes, content types, headers, schemas, negative
 #: data rejected, positive data accepted, Allow headers, auth not ignored, ...)
@@ -104,7 +104,9 @@ def test_no_server_error_and_every_answer_matches_the_schema(
     path: str,
     mode: GenerationMode,
 ) -> None:
-    """With the admin key: no 5xx, and every response body as the document describes."""
+    """Regression (issue 15, defect 14): with the admin key, every schemathesis check holds:
+    no 5xx, statuses, content types, headers and bodies as documented, negative data
+    refused, positive data accepted, Allow on 405, auth not ignored."""
     operation = api_schema[path][method]
     headers = {"Authorization": f"Bearer {fuzz_api.tokens['admin']}"}
 
