@@ -460,6 +460,35 @@ def test_dead_letters_are_newest_first(store: OnlineStore) -> None:
     assert store.dead_letters(2) == letters[:2]
 
 
+def test_dead_letters_are_capped_oldest_dropped_and_counted(
+    store: OnlineStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression (issue 15, defect 10): the embedded store kept every dead letter, so any
+    events:write key could fill the disk; past the cap the oldest go, and are counted."""
+    monkeypatch.setattr(store, "dead_letter_cap", 3)
+    assert store.dead_letters_dropped() == 0
+    store.dead_letter([{"error": f"e{i}"} for i in range(4)])
+    store.dead_letter([{"error": "e4"}])
+    assert [d["error"] for d in store.dead_letters(10)] == ["e4", "e3", "e2"]
+    assert store.dead_letters_dropped() == 2
+
+
+def test_a_huge_dead_letter_is_stored_cut_with_its_size(store: OnlineStore) -> None:
+    """Regression (issue 15, defect 10): a 100 MB batch's rejected items were stored whole."""
+    from segmint.realtime._store import DEAD_LETTER_MAX_BYTES
+
+    item = {
+        "event": {"event_id": "x", "properties": {"blob": "a" * 200_000}},
+        "errors": [{"field": "properties", "rule": "max_size", "message": "too big"}],
+        "source": "api",
+    }
+    store.dead_letter([item])
+    (got,) = store.dead_letters(1)
+    assert got["truncated"] is True and got["size"] > 200_000
+    assert len(got["event"]) <= DEAD_LETTER_MAX_BYTES and got["event"].startswith('{"event"')
+    assert got["errors"] == item["errors"] and got["source"] == "api"
+
+
 # --- definitions and keys --------------------------------------------------------------------
 def test_meta_put_get_delete(store: OnlineStore) -> None:
     assert store.get_meta("segments") == {}

@@ -165,6 +165,11 @@ class DeadLetters(BaseModel):
         "whose JSON is over 4,096 bytes is shown cut: `event` is then the start of its JSON "
         "text, with `truncated: true` and `size` (its bytes as JSON)."
     )
+    dropped: int = Field(
+        0,
+        description="Dead letters dropped, oldest first, to keep the store's cap (100,000); "
+        "the store keeps at most 16 KB of each, cut the same way.",
+    )
 
 
 class Deliveries(BaseModel):

@@ -417,7 +417,11 @@ def dead_letters(
 ) -> Any:
     """Rejected events, kept as sent with the field and rule each broke; an item over
     4,096 bytes as JSON is shown cut, with its size."""
-    return {"items": [_shown_letter(d) for d in _rt(request).store.dead_letters(limit)]}
+    store = _rt(request).store
+    return {
+        "items": [_shown_letter(d) for d in store.dead_letters(limit)],
+        "dropped": store.dead_letters_dropped(),
+    }
 
 
 #: the most of one dead letter's item an answer shows (1,000 of them make a 4 MB answer)

@@ -59,12 +59,20 @@ from redis.client import Pipeline
 from redis.typing import EncodableT, FieldT
 
 from segmint.errors import StoreUnavailable
-from segmint.realtime._store import Change, Commit, Conflict, LiveDoc, Published, PublishInfo
+from segmint.realtime._store import (
+    DEAD_LETTER_CAP,
+    Change,
+    Commit,
+    Conflict,
+    LiveDoc,
+    Published,
+    PublishInfo,
+    dead_letter_json,
+)
 
 TIMEOUT_S = 2.0
 _CHUNK = 1_000
 _EVENT_TTL_S = 7 * 24 * 3600
-_DEAD_LETTER_CAP = 100_000
 _SNAPSHOT_TRIES = 5
 _Members = dict[str, dict[str, int]]  # segment -> {customer id: score 0}
 
@@ -200,7 +208,11 @@ for i = 2, #ARGV do
   local id = redis.call('INCR', KEYS[2])
   redis.call('LPUSH', KEYS[1], '[' .. id .. ',' .. string.sub(ARGV[i], 2))
 end
-redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+local over = redis.call('LLEN', KEYS[1]) - tonumber(ARGV[1])
+if over > 0 then
+  redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+  redis.call('INCRBY', KEYS[3], over)
+end
 return false
 """
 
@@ -279,6 +291,8 @@ class RedisStore:
     >>> store.get_meta("segments")  # doctest: +SKIP
     {'vip': {'rule': 'spend > 100'}}
     """
+
+    dead_letter_cap = DEAD_LETTER_CAP
 
     def __init__(self, conn_url: str, *, prefix: str = "segmint", url: str | None = None) -> None:
         self.url = url or conn_url
@@ -590,15 +604,18 @@ class RedisStore:
         ]
 
     def dead_letter(self, items: Sequence[Mapping[str, Any]]) -> None:
-        """Keep items that could not be applied (the newest 100,000)."""
+        """Keep items that could not be applied (the newest ``dead_letter_cap``)."""
         if not items:
             return
         now = _now()
-        rows = [json.dumps([now, i], default=str) for i in items]
+        rows = [f"[{json.dumps(now)},{dead_letter_json(i)}]" for i in items]
+        keys = [self._k("dead"), self._k("dead", "seq"), self._k("dead", "dropped")]
         with self._guard():
-            self._dead(
-                keys=[self._k("dead"), self._k("dead", "seq")], args=[_DEAD_LETTER_CAP, *rows]
-            )
+            self._dead(keys=keys, args=[self.dead_letter_cap, *rows])
+
+    def dead_letters_dropped(self) -> int:
+        with self._guard():
+            return int(self._r.get(self._k("dead", "dropped")) or 0)
 
     def dead_letters(self, limit: int) -> list[dict[str, Any]]:
         if limit == 0:

@@ -20,7 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from segmint.errors import StoreUnavailable
-from segmint.realtime._store import Commit, Conflict, LiveDoc, Published, PublishInfo
+from segmint.realtime._store import (
+    DEAD_LETTER_CAP,
+    Commit,
+    Conflict,
+    LiveDoc,
+    Published,
+    PublishInfo,
+    dead_letter_json,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (kind TEXT, name TEXT, record TEXT, PRIMARY KEY (kind, name));
@@ -66,6 +74,8 @@ _BUSY_TIMEOUT = 1.0
 
 class SQLiteStore:
     """The online store in one SQLite file (``sqlite:///path`` or ``sqlite:///:memory:``)."""
+
+    dead_letter_cap = DEAD_LETTER_CAP
 
     def __init__(self, path: str | Path, url: str | None = None) -> None:
         self.path = str(path)
@@ -368,12 +378,34 @@ class SQLiteStore:
         return new
 
     def dead_letter(self, items: Sequence[Mapping[str, Any]]) -> None:
+        if not items:
+            return
         now = _now()
+        rows = [(now, dead_letter_json(i)) for i in items]
+        con = self._conn()
         with _guard(self.path):
-            self._conn().executemany(
-                "INSERT INTO dead_letter (received_at, item) VALUES (?, ?)",
-                [(now, json.dumps(i, default=str)) for i in items],
-            )
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                con.executemany("INSERT INTO dead_letter (received_at, item) VALUES (?, ?)", rows)
+                dropped = con.execute(
+                    "DELETE FROM dead_letter WHERE id <= (SELECT max(id) FROM dead_letter) - ?",
+                    (self.dead_letter_cap,),
+                ).rowcount
+                if dropped > 0:
+                    con.execute(
+                        "INSERT INTO meta VALUES ('dead_letter', 'dropped', "
+                        "json_object('count', ?)) ON CONFLICT (kind, name) DO UPDATE SET "
+                        "record = json_object('count', json_extract(record, '$.count') + ?)",
+                        (dropped, dropped),
+                    )
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+
+    def dead_letters_dropped(self) -> int:
+        rows = self._read("SELECT record FROM meta WHERE kind = 'dead_letter' AND name = 'dropped'")
+        return int(json.loads(rows[0][0])["count"]) if rows else 0
 
     def dead_letters(self, limit: int) -> list[dict[str, Any]]:
         rows = self._read(

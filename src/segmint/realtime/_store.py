@@ -20,6 +20,7 @@ Two parts, kept apart on purpose:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -234,9 +235,15 @@ class OnlineStore(Protocol):
         nor among the ids a commit applied and the store still remembers (what the stream path
         answers ``accepted`` or ``duplicate`` by, before a worker applies it)."""
 
-    def dead_letter(self, items: Sequence[Mapping[str, Any]]) -> None: ...
+    def dead_letter(self, items: Sequence[Mapping[str, Any]]) -> None:
+        """Keep items that could not be applied, each as :func:`dead_letter_json` writes it;
+        past ``dead_letter_cap`` items the oldest are dropped, and counted."""
 
-    def dead_letters(self, limit: int) -> list[dict[str, Any]]: ...
+    def dead_letters(self, limit: int) -> list[dict[str, Any]]:
+        """The newest ``limit`` dead letters, newest first."""
+
+    def dead_letters_dropped(self) -> int:
+        """How many dead letters were dropped, oldest first, to keep the cap."""
 
     # --- definitions and keys (small, shared by every replica) --------------------------
     def get_meta(self, kind: str) -> dict[str, dict[str, Any]]:
@@ -254,3 +261,31 @@ class OnlineStore(Protocol):
 
     def deliveries(self, limit: int) -> list[dict[str, Any]]:
         """The delivery log, newest first."""
+
+
+#: most dead letters a store keeps (the oldest are dropped, and counted, past it)
+DEAD_LETTER_CAP = 100_000
+#: most bytes of one dead letter's JSON a store keeps (a client's 4 MB batch of junk is not
+#: stored whole: the start of its JSON is, with its size)
+DEAD_LETTER_MAX_BYTES = 16_384
+
+
+def dead_letter_json(item: Mapping[str, Any]) -> str:
+    """One dead letter as stored: its JSON, or when that is over ``DEAD_LETTER_MAX_BYTES``,
+    ``{"truncated": true, "size": n, "event": <the start of its JSON>, ...}`` keeping the
+    errors (cut the same way) and where it came from."""
+    text = json.dumps(item, default=str)
+    if len(text) <= DEAD_LETTER_MAX_BYTES:
+        return text
+    errors = json.dumps(item.get("errors"), default=str)
+    out: dict[str, Any] = {
+        "truncated": True,
+        "size": len(text),
+        "event": text[: DEAD_LETTER_MAX_BYTES // 2],
+        "errors": item.get("errors")
+        if len(errors) <= DEAD_LETTER_MAX_BYTES // 4
+        else errors[: DEAD_LETTER_MAX_BYTES // 4],
+    }
+    if isinstance(item.get("source"), str):
+        out["source"] = item["source"][:64]
+    return json.dumps(out)
