@@ -102,6 +102,27 @@ def pg_url() -> Iterator[str]:
         conn.close()
 
 
+def redis_url() -> str:
+    """The test Redis: SEGMINT_TEST_REDIS_URL, else the machine's usual one."""
+    return os.environ.get("SEGMINT_TEST_REDIS_URL") or os.environ.get(
+        "SEGMINT_TEST_REDIS", "redis://127.0.0.1:6379/0"
+    )
+
+
+def redis_where() -> str:
+    """A URL of the test Redis with a key prefix of its own (``?prefix=segmint-test-…``), or
+    a skip saying none answers; the caller deletes its keys (``drop_all``)."""
+    import uuid
+
+    redis = pytest.importorskip("redis")
+    url = redis_url()
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        pytest.skip(f"no Redis answers at {url} (make test starts one): {exc}")
+    return f"{url}?prefix=segmint-test-{uuid.uuid4().hex[:10]}"
+
+
 SHARED_EMAIL = "noreply@example.com"
 
 

@@ -7,10 +7,8 @@ finds its customer in any case, through the warehouse's own keyed hash."""
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -25,6 +23,7 @@ from segmint.privacy import PiiCipher, identifier_hash, load_master_key
 from segmint.realtime import open_store
 from segmint.warehouse import connect
 from tests.api.conftest import Api, Shop, ago, post_events, served, uid
+from tests.conftest import redis_where
 
 EMAIL = "Alice.Example@Example.com"
 PHONE = "+44 20 7946 0991"
@@ -292,16 +291,6 @@ def test_a_customer_id_may_not_take_the_anonymous_prefix(admin: httpx.Client) ->
 
 
 # --- the stream path: a real Redis, isolated by key prefix ---------------------------------
-def _redis_url() -> str:
-    redis = pytest.importorskip("redis")
-    url = os.environ.get("SEGMINT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"no Redis answers at {url} (make test starts one): {exc}")
-    return url
-
-
 def _redis_dump(url: str, prefix: str) -> list[tuple[str, bytes]]:
     """Every key under ``prefix`` with everything it holds, whatever its type."""
     import redis
@@ -338,9 +327,8 @@ def test_the_redis_stream_and_store_hold_no_email_or_phone(
     or value under the prefix holds any form of the e-mail or phone."""
     from segmint.realtime import Runtime, Worker
 
-    url = _redis_url()
-    prefix = f"segmint-test-{uuid.uuid4().hex[:10]}"
-    where = f"{url}?prefix={prefix}"
+    where = redis_where()
+    url, prefix = where.split("?prefix=")
     store = f"  online_store: '{where}'\n  bus: '{where}'\n"
     monkeypatch.setenv("SEGMINT_KEY_FILE", str(shop.project.key_file))
     rt = None

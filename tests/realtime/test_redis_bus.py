@@ -6,7 +6,6 @@ Needs a Redis at $SEGMINT_TEST_REDIS_URL, $SEGMINT_TEST_REDIS or redis://127.0.0
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -19,14 +18,9 @@ from segmint.errors import StoreUnavailable
 redis = pytest.importorskip("redis")
 
 from segmint.realtime._redis_bus import RedisStreamBus  # noqa: E402
+from tests.conftest import redis_url  # noqa: E402
 
 pytestmark = pytest.mark.redis
-
-
-def redis_url() -> str:
-    return os.environ.get("SEGMINT_TEST_REDIS_URL") or os.environ.get(
-        "SEGMINT_TEST_REDIS", "redis://127.0.0.1:6379/0"
-    )
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ redis://127.0.0.1:6379/0, and works under a prefix of its own that is dropped af
 from __future__ import annotations
 
 import math
-import os
 import random
 import threading
 import time
@@ -30,14 +29,9 @@ from segmint.realtime._store import (
     Published,
     PublishInfo,
 )
+from tests.conftest import redis_url
 
 AT = "2024-05-01T10:00:00.000+00:00"
-
-
-def redis_url() -> str:
-    return os.environ.get("SEGMINT_TEST_REDIS_URL") or os.environ.get(
-        "SEGMINT_TEST_REDIS", "redis://127.0.0.1:6379/0"
-    )
 
 
 def _sqlite_opener(tmp_path: Path) -> Iterator[Callable[[], OnlineStore]]:

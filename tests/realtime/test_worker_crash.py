@@ -9,12 +9,10 @@ pending, and at the end every customer's counters and memberships are what the e
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -27,6 +25,7 @@ redis = pytest.importorskip("redis")
 from segmint.config import load_config  # noqa: E402
 from segmint.realtime import Runtime, to_wire, validate_event  # noqa: E402
 from segmint.realtime import _counters as counters  # noqa: E402
+from tests.conftest import redis_where  # noqa: E402
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 SEGMINT = str(Path(sys.executable).parent / "segmint")
@@ -35,13 +34,7 @@ CUSTOMERS, EVENTS, REPEATS = 400, 12_000, 600
 
 @pytest.fixture
 def project(tmp_path: Path) -> Iterator[Path]:
-    url = os.environ.get("SEGMINT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"no Redis answers at {url} (make test starts one): {exc}")
-    prefix = f"segmint-test-{uuid.uuid4().hex[:10]}"
-    where = f"{url}?prefix={prefix}"
+    where = redis_where()
     cfg = tmp_path / "segmint.yaml"
     cfg.write_text(
         "project: crash-test\n"

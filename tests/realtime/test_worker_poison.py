@@ -9,8 +9,6 @@ one entry dead-letters it and applies the rest.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +19,7 @@ from segmint.config import load_config
 from segmint.realtime import Runtime, Worker
 from segmint.realtime._events import PRICE_MAX, to_wire, validate_event
 from segmint.realtime._reads import segments_of
+from tests.conftest import redis_where
 
 redis = pytest.importorskip("redis")
 pytestmark = pytest.mark.redis
@@ -28,12 +27,7 @@ pytestmark = pytest.mark.redis
 
 @pytest.fixture
 def runtime(tmp_path: Path) -> Iterator[Runtime]:
-    url = os.environ.get("SEGMINT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"no Redis answers at {url} (make test starts one): {exc}")
-    where = f"{url}?prefix=segmint-test-{uuid.uuid4().hex[:10]}"
+    where = redis_where()
     cfg = tmp_path / "segmint.yaml"
     cfg.write_text(
         "project: poison\n"

@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from segmint.api import create_key
 from segmint.config import load_config
 from segmint.realtime import open_store
 from tests.api.conftest import Project, Server, ago, uid
+from tests.conftest import redis_where
 
 redis = pytest.importorskip("redis")
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
@@ -41,12 +41,7 @@ class Live:
 
 @pytest.fixture
 def live(tmp_path: Path) -> Iterator[Live]:
-    url = os.environ.get("SEGMINT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"no Redis answers at {url} (make test starts one): {exc}")
-    where = f"{url}?prefix=segmint-test-{uuid.uuid4().hex[:10]}"
+    where = redis_where()
     config = tmp_path / "segmint.yaml"
     config.write_text(
         "project: refresh\n"

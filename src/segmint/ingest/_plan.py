@@ -623,7 +623,7 @@ def custom_plan(
                     f"{', '.join(opened.columns)}"
                 )
 
-    def target(name: str) -> str:
+    def stored_as(name: str) -> str:
         # key and required may name a file column as written: the column it is stored as
         if name in mapping or name not in opened.columns:
             return name
@@ -632,8 +632,8 @@ def custom_plan(
         read_as = [t for t, src in source.columns.items() if src == name]
         return read_as[0] if len(read_as) == 1 else name
 
-    required = [target(n) for n in source.required]
-    keys = [target(n) for n in source.key] if source.key else None
+    required = [stored_as(n) for n in source.required]
+    keys = [stored_as(n) for n in source.key] if source.key else None
     for name in (*required, *(keys or ())):
         if name not in mapping:
             raise SchemaError(

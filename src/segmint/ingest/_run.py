@@ -326,7 +326,7 @@ def check_sources(cfg: ProjectConfig) -> list[str]:
                     opened = open_file(staging, path, src.format, src.csv, f"chk{n}")
                     try:
                         if src.canonical:
-                            plan = build_plan(
+                            file_plan = build_plan(
                                 cfg,
                                 src,
                                 INPUT_TABLES[src.table],
@@ -336,8 +336,8 @@ def check_sources(cfg: ProjectConfig) -> list[str]:
                                 line_checked=opened.fmt == "ndjson",
                             )
                         else:
-                            plan = custom_plan(staging, src, opened, frozenset(cfg.pii))
-                        sampled = _sample_problem(staging, src, opened, plan)
+                            file_plan = custom_plan(staging, src, opened, frozenset(cfg.pii))
+                        sampled = _sample_problem(staging, src, opened, file_plan)
                         if sampled:
                             problems.append(f"{where}: {path.name}: on its first rows, {sampled}")
                     finally:
