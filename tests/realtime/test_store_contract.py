@@ -579,3 +579,29 @@ def test_customer_reads_one_person_in_one_call(store: OnlineStore) -> None:
     assert by_id is not None and by_id[0] == "b" and by_id[2] is not None
     assert by_id[2].segments == {"s": "t"} and by_id[2].version == 1
     assert store.customer(["k:none"], ["zzz"]) is None
+
+
+@pytest.mark.redis
+def test_the_stream_marker_lives_as_long_as_the_dedup_window(tmp_path: Path) -> None:
+    """Regression (issue 15, defect 4): the Redis path's arrival marker lived 7 days whatever
+    serve.dedup_days said, so with a shorter window a retry was answered `duplicate` and then
+    applied by the worker. The marker now lives the window, set by Runtime.open."""
+    from segmint.config import load_config
+    from segmint.realtime import Runtime
+    from tests.conftest import redis_where
+
+    where = redis_where()
+    (tmp_path / "segmint.yaml").write_text(
+        f"project: ttl\nserve: {{online_store: '{where}', bus: '{where}', dedup_days: 0.00002}}\n"
+    )
+    rt = Runtime.open(load_config(tmp_path / "segmint.yaml"))
+    try:
+        assert rt.store.event_ttl_s == pytest.approx(1.728)  # type: ignore[attr-defined]
+        event = {"event_id": "ttl-1", "event_type": "page_view"}
+        assert rt.store.log_events([event]) == [True]
+        assert rt.store.log_events([event]) == [False]
+        time.sleep(2.2)  # past the window (markers expire in whole seconds)
+        assert rt.store.log_events([event]) == [True]
+    finally:
+        rt.store.drop_all()  # type: ignore[attr-defined]
+        rt.close()

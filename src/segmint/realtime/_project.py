@@ -150,6 +150,8 @@ class Runtime:
     @classmethod
     def open(cls, cfg: ProjectConfig) -> Runtime:
         store = open_store(cfg.serve.online_store, cfg.base_dir)
+        if hasattr(store, "event_ttl_s"):  # the stream path's arrival markers: the window
+            store.event_ttl_s = cfg.serve.dedup_days * 86_400.0
         bus = open_bus(cfg.serve.bus)
         rt = cls(cfg, store, bus, Processor(store, RuleSet({}), dedup_days=cfg.serve.dedup_days))
         rt.processor.webhooks = list(cfg.serve.webhooks)

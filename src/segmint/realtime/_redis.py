@@ -72,7 +72,6 @@ from segmint.realtime._store import (
 
 TIMEOUT_S = 2.0
 _CHUNK = 1_000
-_EVENT_TTL_S = 7 * 24 * 3600
 _SNAPSHOT_TRIES = 5
 _Members = dict[str, dict[str, int]]  # segment -> {customer id: score 0}
 
@@ -293,6 +292,10 @@ class RedisStore:
     """
 
     dead_letter_cap = DEAD_LETTER_CAP
+    #: how long an event id's arrival marker lives: the de-duplication window, which
+    #: Runtime.open sets from serve.dedup_days (a marker outliving it answered `duplicate`
+    #: to a retry the worker then applied)
+    event_ttl_s: float = 7 * 24 * 3600.0
 
     def __init__(self, conn_url: str, *, prefix: str = "segmint", url: str | None = None) -> None:
         self.url = url or conn_url
@@ -585,8 +588,8 @@ class RedisStore:
 
     # --- event log and dead letters ------------------------------------------------------
     def log_events(self, events: Sequence[Mapping[str, Any]]) -> list[bool]:
-        """Mark each ``event_id`` as seen for 7 days; per event, whether it was new (not
-        marked, nor applied and still remembered: the window may be longer than 7 days).
+        """Mark each ``event_id`` as seen for ``event_ttl_s``; per event, whether it was new
+        (not marked, nor applied and still remembered).
 
         Only a marker is kept: in Redis mode the event bus stream is the durable log.
         """
@@ -596,7 +599,12 @@ class RedisStore:
         with self._guard():
             pipe = self._r.pipeline(transaction=False)
             for e in events:
-                pipe.set(self._k("event", str(e["event_id"])), now, nx=True, ex=_EVENT_TTL_S)
+                pipe.set(
+                    self._k("event", str(e["event_id"])),
+                    now,
+                    nx=True,
+                    ex=max(1, int(self.event_ttl_s)),
+                )
                 pipe.exists(self._k("applied", str(e["event_id"])))
             rows = pipe.execute()
         return [
