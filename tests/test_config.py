@@ -140,6 +140,14 @@ def test_any_text_gives_a_config_or_a_config_error(text: str) -> None:
         parse_config(text, base_dir=Path("."))
 
 
+@pytest.mark.parametrize("text", ["0000-0-0 0:00:00", "as_of: 2024-13-45", "x: 2024-02-30 1:00:00"])
+def test_an_impossible_yaml_date_is_a_config_error(text: str) -> None:
+    """Regression: a scalar YAML reads as a date that cannot exist (year 0, month 13) escaped
+    as a ValueError from the YAML loader instead of a ConfigError (found by hypothesis)."""
+    with pytest.raises(ConfigError, match="cannot be read"):
+        parse_config(text, base_dir=Path("."))
+
+
 def test_a_bare_equals_sign_is_a_config_error() -> None:
     """Regression: ``=`` alone is YAML's "value" tag, which the safe loader cannot build; it
     escaped as yaml's ConstructorError instead of a ConfigError (found by hypothesis)."""

@@ -702,6 +702,12 @@ def _scalar(node: yaml.Node) -> Any:
             f"{DEFAULT_FILE}:{node.start_mark.line + 1}: not valid YAML: "
             f"{getattr(exc, 'problem', exc)}"
         ) from None
+    except (ValueError, OverflowError) as exc:
+        # a scalar of a type whose value is impossible, e.g. the date 0000-0-0 0:00:00
+        raise ConfigError(
+            f"{DEFAULT_FILE}:{node.start_mark.line + 1}: {node.value!r:.60} cannot be read: "
+            f"{exc}; quote it to keep it as text"
+        ) from None
     finally:
         loader.dispose()
 

@@ -158,7 +158,7 @@ def _search(
     settings its own folds judge worse than them. Large sets use successive halving instead
     (many candidates on small samples), which bounds its own time.
     """
-    plan = SearchConfig.model_validate(spec.search)  # also a bare number (model_copy)
+    plan = spec.search
     n = plan.candidates
     if n == 0:
         return {}, [], {"candidates": 0}
@@ -284,6 +284,8 @@ def train_model(
     """Train, evaluate and return ``spec``'s model (not yet registered: see
     :func:`segmint.segments.predictive.train_and_register`)."""
     say = progress or (lambda _msg: None)
+    # `model_copy(update={"search": 2})` skips validation: a bare number is a candidate count
+    spec = spec.model_copy(update={"search": SearchConfig.model_validate(spec.search)})
     clock: dict[str, float] = {}
     t0 = time.perf_counter()
     say("building the training set")
