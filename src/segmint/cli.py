@@ -753,7 +753,7 @@ def train(
 
 
 def _print_model(meta: dict[str, Any]) -> None:
-    from segmint.segments.predictive._report import comparison_rows
+    from segmint.segments.predictive._report import baseline_verdict, comparison_rows
 
     split = meta["split"]
     console.print(
@@ -770,6 +770,8 @@ def _print_model(meta: dict[str, Any]) -> None:
             *[("" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)) for v in row]
         )
     print_table(console, table)
+    if verdict := baseline_verdict(meta):
+        console.print(f"[yellow]{escape(verdict)}[/]")
     per = Table(title="Per class")
     for col in ("class", "precision", "recall", "F1", "rows"):
         per.add_column(col, justify="left" if col == "class" else "right")

@@ -3,6 +3,7 @@ shops; every figure is measured on held-out rows and compared with the baselines
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -217,3 +218,46 @@ def test_the_search_keeps_to_its_time_budget(tmp_path: Path) -> None:
     assert any("candidate 1/41" in s for s in said)
     # a bare number is still the number of candidates
     assert load_config(path).models[0].search.candidates == 40
+
+
+def test_a_boolean_reason_reads_yes_or_no(tmp_path: Path, pii_key: str) -> None:
+    """Regression (issue 22, defect 8): a Yes/No input showed in score reasons as the number
+    the model was fed (``partner=0``); it reads ``partner=no`` now."""
+    rows = "".join(
+        f"{i:04d},{'Yes' if i % 2 else 'No'},{i % 7},{'Yes' if i % 2 else 'No'}\n"
+        for i in range(300)
+    )
+    (tmp_path / "c.csv").write_text("customerID,Partner,tenure,Churn\n" + rows)
+    (tmp_path / "segmint.yaml").write_text(
+        "project: b\nsources:\n  - {name: c, path: c.csv, table: churn, key: [customerID]}\n"
+        "models:\n  - name: m\n    entity: customer\n    table: churn\n    key: customer_id\n"
+        '    label: {kind: column, column: churn, positive: ["Yes"]}\n'
+        "    algorithm: logistic\n    search: 0\n    split: stratified\n    folds: 2\n"
+    )
+    cfg = load_config(tmp_path / "segmint.yaml")
+    ingest(cfg)
+    with connect(cfg.warehouse, cfg.base_dir) as wh:
+        train_and_register(cfg, wh, cfg.models[0])
+        score_model(cfg, wh, cfg.models[0], datetime(2024, 1, 1))
+        reasons = [r["reasons"] for r in wh.to_arrow(wh.table(SCORES)).to_pylist()]
+    assert any("partner=yes" in r for r in reasons), reasons[:5]
+    assert not any(re.search(r"partner=[01]\b", r) for r in reasons)
+
+
+def test_a_model_no_better_than_its_baseline_says_so() -> None:
+    """Regression (issue 22, defect 8): with `search: 0` a model scored below the logistic
+    baseline shown beside it, and nothing said so."""
+    from segmint.segments.predictive._report import baseline_verdict
+
+    meta = {
+        "algorithm": "xgboost",
+        "headline": {"roc_auc": 0.83},
+        "baselines": {"logistic": {"roc_auc": 0.845}},
+        "search_info": {"candidates": 0},
+    }
+    said = baseline_verdict(meta)
+    assert said and "0.8300 against 0.8450" in said and "search: 12" in said
+    meta["search_info"] = {"candidates": 13}
+    assert "algorithm: logistic" in (baseline_verdict(meta) or "")
+    meta["headline"] = {"roc_auc": 0.85}
+    assert baseline_verdict(meta) is None

@@ -171,6 +171,9 @@ def reason_text(reasons: list[dict[str, Any]]) -> str:
     parts = []
     for r in reasons:
         v = r["value"]
-        shown = f"{v:.4g}" if isinstance(v, float) else str(v)
+        if isinstance(v, bool):
+            shown = "yes" if v else "no"
+        else:
+            shown = f"{v:.4g}" if isinstance(v, float) else str(v)
         parts.append(f"{r['feature']}={shown} (+{r['contribution']:.2f})")
     return "; ".join(parts)

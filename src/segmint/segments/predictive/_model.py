@@ -68,8 +68,16 @@ class PredictiveModel:
             out[thin] = fb
         return out
 
-    def reasons(self, X: pd.DataFrame, history: Any = None, top: int = 3) -> list[str]:
-        """Each row's top reasons as text, from the pipeline that scored it."""
+    def reasons(
+        self,
+        X: pd.DataFrame,
+        history: Any = None,
+        top: int = 3,
+        values: pd.DataFrame | None = None,
+    ) -> list[str]:
+        """Each row's top reasons as text, from the pipeline that scored it; ``values`` (the
+        rows as read, before :func:`prepare`) are what the text shows, so a boolean reads
+        ``partner=yes``, not the 1.0 the model was fed."""
         from segmint.segments.predictive._explain import contributions, reason_text, top_reasons
 
         out = [""] * len(X)
@@ -82,7 +90,13 @@ class PredictiveModel:
                 continue
             rows = X.loc[mask, cols]
             typical = {c: self.typical.get(c) for c in cols}
-            found = top_reasons(contributions(pipe, rows, typical), rows, top)
+            shown = rows
+            if values is not None:
+                shown = rows.copy()
+                for c in cols:
+                    if c in values.columns and _is_bool(values[c]):
+                        shown[c] = values.loc[mask, c].to_numpy()
+            found = top_reasons(contributions(pipe, rows, typical), shown, top)
             for i, r in zip(np.flatnonzero(mask), found, strict=True):
                 out[i] = reason_text(r)
         return out
@@ -92,3 +106,10 @@ class PredictiveModel:
         from segmint.segments.predictive._evaluate import predict_labels
 
         return predict_labels(self.predict_proba(X, history), self.classes, self.threshold)
+
+
+def _is_bool(col: pd.Series) -> bool:
+    if col.dtype == bool or str(col.dtype) == "boolean":
+        return True
+    present = col.dropna()
+    return col.dtype == object and len(present) > 0 and all(type(v) is bool for v in present)

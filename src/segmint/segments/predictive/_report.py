@@ -42,6 +42,22 @@ def comparison_rows(meta: dict[str, Any]) -> list[list[Any]]:
     return rows
 
 
+def baseline_verdict(meta: dict[str, Any]) -> str | None:
+    """A sentence when the model does no better than its logistic baseline on held-out rows
+    (ROC-AUC), saying what to do; None when it beats it."""
+    mine = (meta.get("headline") or {}).get("roc_auc")
+    base = (meta.get("baselines", {}).get("logistic") or {}).get("roc_auc")
+    if mine is None or base is None or mine > base:
+        return None
+    searched = (meta.get("search_info") or {}).get("candidates", len(meta.get("search", [])))
+    hint = "set search: 12 or more" if not searched else "use algorithm: logistic"
+    return (
+        f"This {meta['algorithm']} model does no better than the logistic baseline on the "
+        f"held-out rows (ROC-AUC {mine:.4f} against {base:.4f}): {hint}, or keep the "
+        "baseline's simplicity."
+    )
+
+
 def _diagonal(x: str, y: str) -> alt.Chart:
     values = [{x: 0, y: 0}, {x: 1, y: 1}]
     return (
@@ -176,6 +192,9 @@ def sections(meta: dict[str, Any]) -> list[Section]:
             f" Decision threshold {meta['threshold']:.3f} ({goal}), chosen on out-of-fold "
             "predictions of the training rows."
         )
+    verdict = baseline_verdict(meta)
+    if verdict:
+        text += " " + verdict
     cols = ["model", "ROC-AUC", "PR-AUC", "F1", "precision", "recall", "Brier"]
     out = [
         Section(

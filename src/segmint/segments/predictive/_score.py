@@ -79,7 +79,7 @@ def _batches(model: PredictiveModel, meta: dict[str, Any], reader: Any, reasons:
         score = proba[:, 1] if len(model.classes) == 2 else proba.max(axis=1)
         thin = model.thin(history)
         by = np.where(thin, "fallback", "main") if thin.size else np.full(len(X), "main")
-        why = model.reasons(X, history) if reasons else [""] * len(X)
+        why = model.reasons(X, history, values=frame) if reasons else [""] * len(X)
         yield pa.RecordBatch.from_arrays(
             [
                 pa.array(frame[ROW_ID].astype(str).to_numpy()),
