@@ -88,6 +88,16 @@ def test_a_segment_defined_over_the_api_is_computed_and_published_by_the_batch_p
         assert r.status_code == 200, r.text
         assert "api_valuable" in {s["segment"] for s in r.json()["segments"]}
 
+        # deleted over the API: gone from reads at once, though the published snapshot
+        # still lists its batch members until the next publish (regression: it lingered as
+        # a "batch" segment until then)
+        assert admin.delete("/v1/segments/api_valuable").status_code in (200, 204)
+        r = admin.get(f"/v1/customers/{live[0]}/segments")
+        assert "api_valuable" not in {s["segment"] for s in r.json()["segments"]}
+        api.project.segmint("publish", "-c", api.project.config)
+        r = admin.get(f"/v1/customers/{live[0]}/segments")
+        assert "api_valuable" not in {s["segment"] for s in r.json()["segments"]}
+
 
 def test_a_publish_keeps_the_live_members_of_a_segment_the_batch_has_not_computed(
     shop: Shop, tmp_path: Path

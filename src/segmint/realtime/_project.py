@@ -25,6 +25,8 @@ from segmint.segments.rules import Rule, compile_rule
 
 _log = logging.getLogger(__name__)
 SEGMENTS = "segments"
+#: meta kind of API-defined segments deleted since the last publish
+DELETED = "deleted_segments"
 _STATE = "state"
 
 
@@ -146,6 +148,8 @@ class Runtime:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     #: API-defined segments left out of the live rules, with the reason (see live_rules)
     disabled: dict[str, str] = field(default_factory=dict)
+    #: API-defined segments deleted since the last publish (reads leave them out)
+    gone: set[str] = field(default_factory=set)
 
     @classmethod
     def open(cls, cfg: ProjectConfig) -> Runtime:
@@ -170,6 +174,7 @@ class Runtime:
                 disabled: dict[str, str] = {}
                 self.processor.rules = live_rules(self.cfg, self.store, disabled)
                 self.disabled = disabled
+                self.gone = set(self.store.get_meta(DELETED))
                 self._rules_version = version
         return self.processor.rules
 
@@ -228,6 +233,8 @@ class Runtime:
         check_definitions(self.cfg, {**defined, name: record})
         previous = defined.get(name)
         self.store.put_meta(SEGMENTS, name, {**record, "updated_at": now})
+        if name in self.gone:
+            self.store.put_meta(DELETED, name, None)
         try:
             self._bump()
             return self.processor.recompute([name], self._everyone())
@@ -246,6 +253,9 @@ class Runtime:
         self.store.put_meta(SEGMENTS, name, None)
         # sizes a publish recorded for it would reserve the name for the batch path
         self.store.put_meta("sizes", name, None)
+        # the published snapshot still lists its batch members until the next publish:
+        # reads leave it out meanwhile (the next publish forgets this)
+        self.store.put_meta(DELETED, name, {"at": datetime.now(UTC).isoformat()})
         self._bump()
         return changes
 

@@ -26,7 +26,7 @@ from segmint.config import ProjectConfig
 from segmint.errors import NotFoundError
 from segmint.realtime import _counters as counters
 from segmint.realtime._processor import RuleSet, identity_key
-from segmint.realtime._project import SEGMENTS, live_rules
+from segmint.realtime._project import DELETED, SEGMENTS, live_rules
 from segmint.realtime._store import OnlineStore, Published, PublishInfo
 from segmint.schema import Col, T
 from segmint.warehouse import IbisWarehouse, connect
@@ -239,6 +239,8 @@ def publish_project(
         store.put_meta("sizes", segment, {"runs": rows})
     for segment in sorted(gone):  # deleted over the API: its name is free again
         store.put_meta("sizes", segment, None)
+    for segment in store.get_meta(DELETED):  # the new snapshot no longer lists them
+        store.put_meta(DELETED, segment, None)
     for name, items in popular.items():
         store.put_meta("popular", name, {"items": items})
     return done

@@ -179,8 +179,8 @@ def _segments(rt: Runtime, pub: Published, doc: LiveDoc | None) -> list[dict[str
     live = doc is not None and doc.publish == version
     out = []
     for name, at in sorted(pub.segments.items()):
-        if name in rules and live:
-            continue
+        if (name in rules and live) or (name in rt.gone and name not in rules):
+            continue  # computed live, or deleted over the API since the snapshot
         out.append({"segment": name, "kind": _kind(name, rules), "entered_at": at, "live": False})
     if live and doc is not None:
         out += [
