@@ -537,3 +537,57 @@ def test_ease_weights_stay_c_ordered_after_a_reload(tmp_path) -> None:
     assert model.weights_.flags.c_contiguous
     again, _ = load_model(save_model(model, tmp_path / "e.npz"))
     assert again.weights_.flags.c_contiguous
+
+
+# RP3beta: the walk's weights worked out by hand ---------------------------------------------
+
+
+def _rp3_toy() -> Interactions:
+    """3 customers x 3 products: c0 chose p0 and p1, c1 p0 and p2, c2 p1 only."""
+    pairs = [("c0", "p0"), ("c0", "p1"), ("c1", "p0"), ("c1", "p2"), ("c2", "p1")]
+    return Interactions.from_frame(pd.DataFrame(pairs, columns=["customer_id", "product_id"]))
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        # alpha 1: P_iu P_ui rows p0 [.5 .25 .25], p1 [.25 .75 0], p2 [.5 0 .5]; / popularity
+        # [2 2 1] ** 1, diagonal 0: p0 [0 .125 .25], p1 [.125 0 0], p2 [.25 0 0]; L1 rows
+        ({"alpha": 1.0, "beta": 1.0, "neighbours": 2}, [[0, 1 / 3, 2 / 3], [1, 0, 0], [1, 0, 0]]),
+        # one neighbour: p0 keeps p2 (.25 beats .125)
+        ({"alpha": 1.0, "beta": 1.0, "neighbours": 1}, [[0, 0, 1], [1, 0, 0], [1, 0, 0]]),
+        # alpha 2, no penalty: squared transitions give p0 [.125 .0625 .0625], p1 [.0625 .3125 0]
+        ({"alpha": 2.0, "beta": 0.0, "neighbours": 2}, [[0, 0.5, 0.5], [1, 0, 0], [1, 0, 0]]),
+    ],
+)
+def test_rp3beta_weights_and_scores_match_the_hand_computed_walk(
+    params: dict, expected: list[list[float]]
+) -> None:
+    """Guards RP3beta's formula: the alpha exponent on both transition matrices, the division
+    by the arrival product's popularity ** beta, the zero diagonal, the top-k cut and the L1
+    rows; and that a customer's scores are their history times those weights."""
+    from segmint.recommend import RP3beta
+
+    model = RP3beta(**params).fit(_rp3_toy())
+    order = model.items_.get_indexer(["p0", "p1", "p2"])
+    W = model.similarity_.toarray()[np.ix_(order, order)]
+    np.testing.assert_allclose(W, expected, atol=1e-6)
+    # c0 (p0, p1): row p0 + row p1; only p2 is new to them
+    recs = model.recommend(["c0"], k=3)
+    assert recs["product_id"].tolist() == ["p2"]
+    assert recs["score"].iloc[0] == pytest.approx(expected[0][2] + expected[1][2], abs=1e-6)
+    # c2 (p1): p1's row, best first
+    recs = model.recommend(["c2"], k=3)
+    assert recs["product_id"].iloc[0] == "p0"
+    assert recs["reason_product_id"].iloc[0] == "p1"
+
+
+@pytest.mark.parametrize(
+    "params", [{"alpha": -1.0}, {"beta": float("nan")}, {"neighbours": 0}, {"neighbours": 2.5}]
+)
+def test_rp3beta_rejects_invalid_parameters(params: dict) -> None:
+    """Guards the documented ConfigError (not a NumPy error or NaN scores) on bad parameters."""
+    from segmint.recommend import RP3beta
+
+    with pytest.raises(ConfigError):
+        RP3beta(**params).fit(_rp3_toy())

@@ -40,6 +40,7 @@ from segmint.recommend._context import (
 from segmint.recommend._ease import EASE
 from segmint.recommend._evaluate import Evaluation, evaluate, sample_space, tune, tune_blend
 from segmint.recommend._factorization import ALS, BPR
+from segmint.recommend._graph import RP3beta
 from segmint.recommend._hybrid import Hybrid
 from segmint.recommend._interactions import Interactions
 from segmint.recommend._metrics import ranking_metrics, relevant_items
@@ -71,6 +72,7 @@ __all__ = [
     "Interactions",
     "ItemKNN",
     "Popularity",
+    "RP3beta",
     "Recommender",
     "TrainedRecommender",
     "apply_rules",

@@ -11,6 +11,7 @@ from segmint.recommend._content import ContentBased
 from segmint.recommend._context import ContextAware
 from segmint.recommend._ease import EASE
 from segmint.recommend._factorization import ALS, BPR
+from segmint.recommend._graph import RP3beta
 from segmint.recommend._hybrid import Hybrid
 from segmint.recommend._neighbors import ItemKNN
 from segmint.recommend._popularity import Popularity
@@ -22,6 +23,7 @@ MODELS: dict[str, type[Recommender]] = {
     "als": ALS,
     "bpr": BPR,
     "ease": EASE,
+    "rp3beta": RP3beta,
     "content": ContentBased,
     "hybrid": Hybrid,
     "context": ContextAware,
@@ -48,6 +50,11 @@ SEARCH_SPACES: dict[str, dict[str, list[Any]]] = {
         "iterations": [100, 200, 400],
     },
     "ease": {"l2": [50.0, 100.0, 200.0, 300.0, 500.0, 800.0, 1200.0, 2000.0, 4000.0]},
+    "rp3beta": {
+        "alpha": [0.4, 0.6, 0.8, 1.0, 1.2],
+        "beta": [0.2, 0.3, 0.4, 0.5, 0.6, 0.7],
+        "neighbours": [50, 100, 200, 300, 500],
+    },
     "popularity": {},
     "content": {"tag_weight": [0.25, 0.5, 1.0, 2.0]},
     "context": {"strength": [0.0, 0.25, 0.5, 1.0], "smoothing": [10.0, 50.0, 200.0]},
