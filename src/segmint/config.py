@@ -424,7 +424,17 @@ class InteractionsConfig(_Strict):
 
 
 #: the recommenders a project may name (segmint.recommend.MODELS; a test keeps them equal)
-RECOMMENDERS = ("popularity", "item_knn", "als", "bpr", "ease", "content", "hybrid", "context")
+RECOMMENDERS = (
+    "popularity",
+    "item_knn",
+    "als",
+    "bpr",
+    "ease",
+    "rp3beta",
+    "content",
+    "hybrid",
+    "context",
+)
 
 
 def _default_recommenders() -> list[str]:
