@@ -223,16 +223,11 @@ def quarantine(
 
 def _row_text(row: str | None) -> str:
     """The original row as ``column=value`` lines, which wrap better than JSON."""
-    import json
+    from segmint.privacy._mask import row_values
 
-    if not row:
-        return ""
-    try:
-        values = json.loads(row)
-    except ValueError:
-        return row
-    if not isinstance(values, dict):
-        return row
+    values = row_values(row)
+    if values is None:
+        return row or ""
     return "\n".join(f"{k}={'' if v is None else v}" for k, v in values.items())
 
 

@@ -50,6 +50,18 @@ def is_token(value: Any) -> bool:
     return isinstance(value, str) and value.startswith(_PREFIX)
 
 
+def row_values(row: str | None) -> dict[str, Any] | None:
+    """A quarantined row's values by column, or None when it is not a JSON object (a line
+    kept as text)."""
+    if not row:
+        return None
+    try:
+        values = json.loads(row)
+    except ValueError:
+        return None
+    return values if isinstance(values, dict) else None
+
+
 def display_row(row: str | None) -> str | None:
     """A quarantined row's JSON for display: encrypted values shown as ``(encrypted)``.
 
@@ -62,11 +74,8 @@ def display_row(row: str | None) -> str | None:
     """
     if row is None:
         return None
-    try:
-        values = json.loads(row)
-    except ValueError:
-        return mask_text(row)
-    if not isinstance(values, dict):
+    values = row_values(row)
+    if values is None:
         return mask_text(row)
     return json.dumps(
         {k: ENCRYPTED if is_token(v) else v for k, v in values.items()}, ensure_ascii=False
@@ -79,13 +88,8 @@ def decrypt_row(row: str | None, cipher: Any) -> str | None:
     A value of file column ``c`` was encrypted for ``raw:c``; a whole unparsable line is kept
     under ``line`` (``raw:line``).
     """
-    if row is None:
-        return None
-    try:
-        values = json.loads(row)
-    except ValueError:
-        return row
-    if not isinstance(values, dict):
+    values = row_values(row)
+    if row is None or values is None:
         return row
     clear = {k: cipher.decrypt(v, f"raw:{k}") if is_token(v) else v for k, v in values.items()}
     return json.dumps(clear, ensure_ascii=False)
