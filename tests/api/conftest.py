@@ -55,6 +55,19 @@ def ago(minutes: float) -> str:
     return (datetime.now(UTC) - timedelta(minutes=minutes)).isoformat()
 
 
+def purchase(cid: str, ts: str, event_id: str | None = None) -> dict[str, Any]:
+    """A purchase event of ``cid`` at ``ts`` (ISO 8601), 12.50 of SKU-1."""
+    return {
+        "event_id": event_id or uid("buy"),
+        "event_type": "purchase",
+        "customer_id": cid,
+        "product_id": "SKU-1",
+        "price": 12.5,
+        "quantity": 1,
+        "ts": ts,
+    }
+
+
 @dataclass(frozen=True)
 class Project:
     """A project folder (``segmint.yaml`` and its ``.segmint``) and its PII key file."""

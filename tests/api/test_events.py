@@ -12,25 +12,13 @@ import httpx
 import pytest
 
 from segmint.realtime import OnlineStore
-from tests.api.conftest import Api, ago, post_events, uid
+from tests.api.conftest import Api, ago, post_events, purchase, uid
 
 
 def _segments(client: httpx.Client, identifier: str) -> set[str]:
     r = client.get(f"/v1/customers/{identifier}/segments")
     assert r.status_code == 200, r.text
     return {s["segment"] for s in r.json()["segments"]}
-
-
-def _purchase(cid: str, minutes: float, event_id: str | None = None) -> dict[str, Any]:
-    return {
-        "event_id": event_id or uid("buy"),
-        "event_type": "purchase",
-        "customer_id": cid,
-        "product_id": "SKU-1",
-        "price": 12.5,
-        "quantity": 1,
-        "ts": ago(minutes),
-    }
 
 
 def _mixed_batch(cid: str) -> tuple[list[dict[str, Any]], list[tuple[str, str] | None]]:
@@ -100,21 +88,21 @@ def test_a_retried_batch_is_answered_duplicate_and_not_counted_again(
     the counts do not move: 3 purchases sent twice are still 3, short of frequent_buyers
     (more than 5); 3 new ones then make 6 and the customer is in."""
     cid = uid("C")
-    first = [_purchase(cid, 10 - i) for i in range(3)]
+    first = [purchase(cid, ago(10 - i)) for i in range(3)]
     out = post_events(admin, *first)
     assert out["accepted"] == 3
     again = post_events(admin, *first)
     assert [r["status"] for r in again["results"]] == ["duplicate"] * 3
     assert (again["accepted"], again["duplicate"], again["changes"]) == (0, 3, 0)
     assert "frequent_buyers" not in _segments(admin, cid)
-    post_events(admin, *(_purchase(cid, 5 - i) for i in range(3)))
+    post_events(admin, *(purchase(cid, ago(5 - i)) for i in range(3)))
     assert "frequent_buyers" in _segments(admin, cid)
 
 
 def test_the_same_event_twice_in_one_batch_counts_once(admin: httpx.Client) -> None:
     """A collector that queued one event twice: the second copy is the duplicate."""
     cid = uid("C")
-    buys = [_purchase(cid, 10 - i) for i in range(5)]
+    buys = [purchase(cid, ago(10 - i)) for i in range(5)]
     out = post_events(admin, *buys, buys[-1])
     assert [r["status"] for r in out["results"]] == ["accepted"] * 5 + ["duplicate"]
     # 5 purchases, not 6: not more than 5
@@ -237,7 +225,7 @@ def test_a_valid_event_after_a_rejected_one_with_its_id_is_accepted(admin: httpx
     Regression: the ids of rejected items counted as given, so the copy read `duplicate`.
     """
     cid = uid("C")
-    bad = _purchase(cid, 5, event_id=uid("ev")) | {"price": -1}
+    bad = purchase(cid, ago(5), event_id=uid("ev")) | {"price": -1}
     good = bad | {"price": 10}
     out = post_events(admin, bad, good)
     assert [r["status"] for r in out["results"]] == ["rejected", "accepted"]

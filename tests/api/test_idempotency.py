@@ -23,25 +23,13 @@ from segmint.api import create_key
 from segmint.config import load_config
 from segmint.errors import StoreUnavailable
 from segmint.realtime import OnlineStore, Runtime, Worker
-from tests.api.conftest import Api, Server, Shop, ago, uid
+from tests.api.conftest import Api, Server, Shop, ago, purchase, uid
 
 PURCHASES = 'count(event_type == "purchase", 30d)'
 
 
 def _days_ago(days: float) -> str:
     return (datetime.now(UTC) - timedelta(days=days)).isoformat()
-
-
-def _purchase(cid: str, ts: str, event_id: str | None = None) -> dict[str, Any]:
-    return {
-        "event_id": event_id or uid("buy"),
-        "event_type": "purchase",
-        "customer_id": cid,
-        "product_id": "SKU-1",
-        "price": 12.5,
-        "quantity": 1,
-        "ts": ts,
-    }
 
 
 def _counters(store: OnlineStore, cid: str) -> dict[str, Any]:
@@ -146,9 +134,9 @@ def test_a_retry_of_an_event_a_month_older_than_the_latest_is_a_duplicate(path: 
     latest, sent again, is answered duplicate and changes nothing (it was answered accepted,
     or duplicate on the stream, and counted again)."""
     cid = uid("C")
-    old = _purchase(cid, _days_ago(30))
+    old = purchase(cid, _days_ago(30))
     assert _statuses(path.send(old)) == ["accepted"]
-    assert _statuses(path.send(_purchase(cid, ago(1)))) == ["accepted"]
+    assert _statuses(path.send(purchase(cid, ago(1)))) == ["accepted"]
     before = _counters(path.store, cid)
     assert sum(s[0] for s in before[PURCHASES].values()) >= 1
     again = path.send(old)
@@ -165,15 +153,15 @@ def test_one_event_id_for_two_customers_is_applied_once(path: Route) -> None:
     duplicate and counted for nobody but the first."""
     c1, c2, c3, c4 = (uid("C") for _ in range(4))
     eid = uid("shared")
-    assert _statuses(path.send(_purchase(c1, ago(3), eid))) == ["accepted"]
+    assert _statuses(path.send(purchase(c1, ago(3), eid))) == ["accepted"]
     first = _counters(path.store, c1)
-    out = path.send(_purchase(c2, ago(2), eid))
+    out = path.send(purchase(c2, ago(2), eid))
     assert _statuses(out) == ["duplicate"]
     assert _counters(path.store, c2) == {}
     assert _counters(path.store, c1) == first
 
     eid2 = uid("shared")
-    both = path.send(_purchase(c3, ago(2), eid2), _purchase(c4, ago(1), eid2))
+    both = path.send(purchase(c3, ago(2), eid2), purchase(c4, ago(1), eid2))
     assert _statuses(both) == ["accepted", "duplicate"]
     assert sum(s[0] for s in _counters(path.store, c3)[PURCHASES].values()) == 1
     assert _counters(path.store, c4) == {}
@@ -198,12 +186,12 @@ def test_a_late_purchase_does_not_take_a_frequent_buyer_out(path: Route) -> None
     counted at its own time, but the customer stays in, no exit is recorded, and no change
     is dated before the one before it (it exited "at 2001-01-01" and the webhook fired)."""
     cid = uid("C")
-    path.send(*(_purchase(cid, ago(10 - i)) for i in range(6)))
+    path.send(*(purchase(cid, ago(10 - i)) for i in range(6)))
     assert "frequent_buyers" in _segments(path.client, cid)
     entered = _history(path.client, "frequent_buyers", cid)
     assert [c["change"] for c in entered] == ["entered"]
 
-    late = path.send(_purchase(cid, "2001-01-01T00:00:00+00:00"))
+    late = path.send(purchase(cid, "2001-01-01T00:00:00+00:00"))
     assert _statuses(late) == ["accepted"]
     assert late["changes"] == 0
     assert "frequent_buyers" in _segments(path.client, cid)
