@@ -216,6 +216,17 @@ return false
 """
 
 # KEYS: a zset of ids, the hash of their JSON; ARGV: 'due', now, limit | 'newest', stop
+# The dedup markers of a batch in one call: per event, 1 when its marker was set now (not
+# seen in the window) and it was not applied before. KEYS: marker and applied key, by event.
+_LOG_EVENTS = """
+local out = {}
+for i = 1, #KEYS, 2 do
+  local new = redis.call('SET', KEYS[i], ARGV[1], 'NX', 'EX', ARGV[2])
+  out[#out + 1] = (new and redis.call('EXISTS', KEYS[i + 1]) == 0) and 1 or 0
+end
+return out
+"""
+
 _ZSET_DOCS = """
 local ids
 if ARGV[1] == 'due' then
@@ -310,6 +321,7 @@ class RedisStore:
         self._zset_docs = self._r.register_script(_ZSET_DOCS)
         self._published_page = self._r.register_script(_PUBLISHED_IDS)
         self._customer = self._r.register_script(_CUSTOMER)
+        self._log = self._r.register_script(_LOG_EVENTS)
 
     def _k(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
@@ -595,21 +607,13 @@ class RedisStore:
         """
         if not events:
             return []
-        now = _now()
-        with self._guard():
-            pipe = self._r.pipeline(transaction=False)
-            for e in events:
-                pipe.set(
-                    self._k("event", str(e["event_id"])),
-                    now,
-                    nx=True,
-                    ex=max(1, int(self.event_ttl_s)),
-                )
-                pipe.exists(self._k("applied", str(e["event_id"])))
-            rows = pipe.execute()
-        return [
-            bool(marked) and not held for marked, held in zip(rows[::2], rows[1::2], strict=True)
-        ]
+        keys: list[EncodableT] = []
+        for e in events:
+            eid = str(e["event_id"])
+            keys += (self._k("event", eid), self._k("applied", eid))
+        with self._guard():  # one call, not two commands per event: intake's hot path
+            rows = self._log(keys=keys, args=[_now(), max(1, int(self.event_ttl_s))])
+        return [bool(r) for r in rows]
 
     def dead_letter(self, items: Sequence[Mapping[str, Any]]) -> None:
         """Keep items that could not be applied (the newest ``dead_letter_cap``)."""

@@ -36,6 +36,16 @@ end
 return out
 """
 
+# A batch of entries in one call (one command, not one per event). ARGV: maxlen, then the
+# events' JSON; returns the new entries' ids.
+_APPEND = """
+local ids = {}
+for i = 2, #ARGV do
+  ids[#ids + 1] = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[i])
+end
+return ids
+"""
+
 
 def _fields(raw: Any) -> dict[str, str]:
     """Entry fields as a dict, from redis-py's dict or a script's flat list."""
@@ -85,6 +95,7 @@ class RedisStreamBus:
         self._what = f"event bus {redact(self.url)}"
         self._r = connect(conn_url)
         self._claim = self._r.register_script(_CLAIM)
+        self._append = self._r.register_script(_APPEND)
         self._grouped = False
 
     def _call(self, fn: Callable[[], T]) -> T:
@@ -118,16 +129,10 @@ class RedisStreamBus:
     def append(self, events: Sequence[Mapping[str, Any]]) -> list[str]:
         if not events:
             return []
+        args: list[EncodableT] = [self.stream_maxlen]
+        args += [json.dumps(e, default=str) for e in events]
         with guarded(self._what):
-            pipe = self._r.pipeline(transaction=False)
-            for e in events:
-                pipe.xadd(
-                    self.key,
-                    {"e": json.dumps(e, default=str)},
-                    maxlen=self.stream_maxlen,
-                    approximate=True,
-                )
-            return [str(i) for i in pipe.execute()]
+            return [str(i) for i in self._append(keys=[self.key], args=args)]
 
     def read(self, consumer: str, count: int, block_ms: int) -> list[Entry]:
         """New entries for ``consumer``; waits at most 1.5 s (callers read in a loop)."""
