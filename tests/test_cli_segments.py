@@ -118,3 +118,20 @@ def test_segment_and_report_before_their_inputs_exist(tmp_path: Path) -> None:
     )
     says(segmint("segment", "-c", tmp_path, code=2).output, "segmint ingest")
     says(segmint("report", "-c", tmp_path, code=2).output, "segmint segment")
+
+
+def test_segments_list_shows_segments_defined_over_the_api(shop: tuple[Path, dict]) -> None:
+    """Regression (issue 15): a segment defined over the API was listed without its rule, or
+    not at all before the next ``segmint segment``."""
+    from segmint.config import load_config
+    from segmint.realtime import Runtime
+
+    config, env = shop
+    rt = Runtime.open(load_config(config))
+    try:
+        rt.define("api_cart_fans", "count(add_to_cart, 30d) >= 2", "Carted twice")
+        listing = flat(segmint("segments", "list", "-c", config, env=env).output)
+    finally:
+        rt.undefine("api_cart_fans")
+        rt.close()
+    says(listing, "api_cart_fans", "rule (api)", "count(add_to_cart, 30d) >= 2")

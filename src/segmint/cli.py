@@ -579,7 +579,9 @@ def _print_segment_run(run: Any, wh: Any) -> None:
 
 @segments_app.command("list")
 def segments_list(config: ConfigOpt = None) -> None:
-    """Every segment: its kind, definition, latest size and when it was computed."""
+    """Every segment: its kind, definition, latest size and when it was computed (segments
+    defined over the API included, from the online store)."""
+    from segmint.realtime._project import api_definitions
     from segmint.segments.membership import segment_names
     from segmint.warehouse import connect
 
@@ -590,19 +592,23 @@ def segments_list(config: ConfigOpt = None) -> None:
     except SegmintError as exc:
         _fail(exc)
         return
+    api, note = api_definitions(cfg)
+    if note:
+        err.print(f"[yellow]{escape(note)}[/]")
     table = Table(title="Segments")
     for col in ("segment", "kind", "members", "as of", "definition"):
         table.add_column(col, justify="right" if col == "members" else "left")
-    defined = {seg.name: seg for seg in cfg.segments}
-    for name in sorted(set(defined) | set(computed)):
+    defined = {seg.name: seg.rule for seg in cfg.segments}
+    for name in sorted(set(defined) | set(api) | set(computed)):
         run = computed.get(name)
-        seg = defined.get(name)
+        rule = defined.get(name) or str(api.get(name, {}).get("rule") or "")
+        kind = run["kind"] if run else "rule"
         table.add_row(
             escape(name),
-            run["kind"] if run else "rule",
+            f"{kind} (api)" if name in api and name not in defined else kind,
             f"{run['members']:,}" if run else "-",
             str(run["as_of"]) if run else "not computed yet",
-            escape(seg.rule if seg else ""),
+            escape(rule),
         )
     print_table(console, table)
 

@@ -32,11 +32,11 @@ _WHY = {
     409: "The name is taken, or the segment is not one the API may change",
     413: "The body is over serve.max_body_bytes",
     422: "The request breaks a rule (problems say which field)",
-    429: "Too many requests; retry later",
     503: "A store is down; the answer has a request_id, retry shortly",
 }
-#: what every route with a key may answer besides its own statuses
-_KEYED = (401, 403, 413, 422, 429, 503)
+#: what every route with a key may answer besides its own statuses (no 429: segmint sets
+#: no request rate limit of its own; a proxy in front of it that does answers for itself)
+_KEYED = (401, 403, 413, 422, 503)
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
