@@ -75,7 +75,7 @@ TARGET_ML_NDCG = 0.50
 TARGET_FIT_S = 30.0
 TARGET_BATCH_S = 60.0
 TARGET_LATENCY_MS = 5.0
-MODELS = ("popularity", "item_knn", "als", "bpr", "ease", "rp3beta", "hybrid")
+MODELS = ("popularity", "item_knn", "als", "bpr", "ease", "edlae", "rp3beta", "hybrid")
 RETAIL_FORMAT = SHOP_FORMAT = 1  # bump when a cached warehouse's meaning changes
 RECBOLE = "recbole==1.2.1"
 ML_MEMBER = "recbole/dataset_example/ml-100k/ml-100k.inter"
@@ -490,8 +490,8 @@ def movielens(args: argparse.Namespace) -> dict[str, Any]:
             ["model", "nDCG@10 mean ± sd", "P@10 mean ± sd", "recall@10 mean ± sd"],
             rows,
         )
-        shown = [n for n in ("ease", "rp3beta", "hybrid") if n in main["models"]]
-        tuned = [n for n in ("ease", "rp3beta") if n in main["models"]]
+        shown = [n for n in ("bpr", "ease", "edlae", "rp3beta", "hybrid") if n in main["models"]]
+        tuned = [n for n in ("bpr", "ease", "edlae", "rp3beta") if n in main["models"]]
         per_seed = [
             [
                 str(s),

@@ -430,6 +430,7 @@ RECOMMENDERS = (
     "als",
     "bpr",
     "ease",
+    "edlae",
     "rp3beta",
     "content",
     "hybrid",

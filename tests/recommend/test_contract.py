@@ -33,6 +33,7 @@ FAST_PARAMS: dict[str, dict] = {
     "als": {"factors": 8, "iterations": 5, "random_state": 3},
     "bpr": {"factors": 8, "iterations": 30, "random_state": 3},
     "ease": {"l2": 10.0},
+    "edlae": {"l2": 5.0, "dropout": 0.25},
     "rp3beta": {"alpha": 0.8, "beta": 0.3, "neighbours": 5},
     "content": {},
     "hybrid": {"params": {"als": {"factors": 8, "iterations": 5}}, "thin_history": 2},

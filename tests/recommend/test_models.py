@@ -10,12 +10,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from segmint.errors import ConfigError, SchemaError, SourceError
 from segmint.recommend import (
     ALS,
     BPR,
     EASE,
+    EDLAE,
     ContentBased,
     Interactions,
     ItemKNN,
@@ -57,9 +59,11 @@ CHECKERBOARD_MODELS = {
     "item_knn_bm25": lambda seed: ItemKNN(similarity="bm25"),
     "item_knn_cosine": lambda seed: ItemKNN(similarity="cosine"),
     "ease": lambda seed: EASE(l2=1.0),
+    "edlae": lambda seed: EDLAE(l2=1.0, dropout=0.25),
+    "dlae": lambda seed: EDLAE(l2=1.0, dropout=0.25, emphasized=False),
     # two factors for two communities; many more memorise the zeros of the held-out items
     "als": lambda seed: ALS(factors=2, iterations=10, random_state=seed),
-    "bpr": lambda seed: BPR(factors=8, iterations=100, random_state=seed),
+    "bpr": lambda seed: BPR(factors=8, iterations=300, random_state=seed),
 }
 
 
@@ -83,7 +87,7 @@ def test_checkerboard_own_community_scores_above_the_other(name: str) -> None:
         assert {community(p) for p in group["product_id"]} == {own}, (cid, group)
 
 
-@pytest.mark.parametrize("name", ["item_knn_bm25", "ease", "als", "bpr"])
+@pytest.mark.parametrize("name", ["item_knn_bm25", "ease", "edlae", "dlae", "als", "bpr"])
 def test_checkerboard_reasons_name_a_history_product(name: str) -> None:
     inter, held = checkerboard()
     model = CHECKERBOARD_MODELS[name](0).fit(inter)
@@ -137,6 +141,116 @@ def test_ease_weighted_input_when_not_binary() -> None:
     np.fill_diagonal(expected, 0)
     np.testing.assert_allclose(weighted, expected, atol=1e-5)
     assert not np.allclose(binary, weighted)
+
+
+# EDLAE / DLAE: the dropout's closed form against the regression it stands for -------------
+
+
+def _toy_matrix() -> tuple[np.ndarray, Interactions]:
+    X = np.array([[1, 1, 0, 0], [0, 1, 1, 0], [1, 0, 1, 1], [1, 1, 1, 0], [0, 0, 1, 1]], float)
+    df = pd.DataFrame(
+        [(f"c{u}", f"p{i}") for u, i in zip(*np.nonzero(X), strict=True)],
+        columns=["customer_id", "product_id"],
+    )
+    return X, Interactions.from_frame(df)
+
+
+def test_edlae_is_ridge_regression_with_a_popularity_scaled_penalty() -> None:
+    """EDLAE's column j is product j regressed on the others with the penalty
+    ``l2 + p / (1 - p) * popularity(i)`` on each other product i's weight (Steck 2020)."""
+    X, inter = _toy_matrix()
+    l2, p = 1.5, 0.3
+    model = EDLAE(l2=l2, dropout=p).fit(inter)
+    order = model.items_.get_indexer([f"p{i}" for i in range(X.shape[1])])
+    W = model.weights_[np.ix_(order, order)]
+    n = X.shape[1]
+    pen = l2 + p / (1 - p) * X.sum(axis=0)
+    B = np.zeros((n, n))
+    for j in range(n):
+        o = [i for i in range(n) if i != j]
+        Xo = X[:, o]
+        B[o, j] = np.linalg.solve(Xo.T @ Xo + np.diag(pen[o]), Xo.T @ X[:, j])
+    np.testing.assert_allclose(W, B, atol=1e-5)
+
+
+def test_dlae_is_the_dropout_denoising_autoencoder_off_the_diagonal() -> None:
+    """DLAE minimises ``E||X - (X * dropout mask / (1 - p)) B||^2 + l2 ||B||^2``, whose
+    minimiser is ``(X'X + Lambda)^-1 X'X`` with ``Lambda = l2 + p / (1 - p) diag(X'X)``;
+    checked against that normal-equation solve directly, off the diagonal."""
+    X, inter = _toy_matrix()
+    l2, p = 2.0, 0.5
+    model = EDLAE(l2=l2, dropout=p, emphasized=False).fit(inter)
+    order = model.items_.get_indexer([f"p{i}" for i in range(X.shape[1])])
+    W = model.weights_[np.ix_(order, order)]
+    G = X.T @ X
+    expected = np.linalg.solve(G + np.diag(l2 + p / (1 - p) * np.diag(G)), G)
+    np.fill_diagonal(expected, 0.0)
+    np.testing.assert_allclose(W, expected, atol=1e-5)
+
+
+def test_edlae_without_dropout_is_ease() -> None:
+    _, inter = _toy_matrix()
+    np.testing.assert_allclose(
+        EDLAE(l2=3.0, dropout=0.0).fit(inter).weights_,
+        EASE(l2=3.0).fit(inter).weights_,
+        atol=1e-6,
+    )
+
+
+@pytest.mark.parametrize(
+    "params", [{"dropout": 1.0}, {"dropout": -0.1}, {"l2": -1.0}, {"dropout": float("nan")}]
+)
+def test_edlae_rejects_invalid_parameters(params: dict) -> None:
+    _, inter = _toy_matrix()
+    with pytest.raises(ConfigError):
+        EDLAE(**params).fit(inter)
+
+
+# BPR: the negatives' draw -----------------------------------------------------------------
+
+
+def test_bpr_padding_makes_negatives_popularity_plus_a_constant() -> None:
+    """implicit draws a negative as the product of a random entry of the matrix it is given;
+    the padding rows make that ``popularity + D``, with ``D = smoothing * nnz / products``."""
+    from segmint.recommend._factorization import _pad_negatives
+
+    X, _ = _toy_matrix()
+    Xs = sp.csr_matrix(X)
+    padded = _pad_negatives(Xs, 2.0)
+    pad = int(np.ceil(2.0 * Xs.nnz / X.shape[1]))  # 12 entries, 4 products: 6 rows
+    assert padded.shape == (X.shape[0] + pad, X.shape[1])
+    np.testing.assert_array_equal(padded[: X.shape[0]].toarray(), X)
+    np.testing.assert_array_equal(np.asarray(padded.sum(axis=0)).ravel(), X.sum(axis=0) + pad)
+    assert _pad_negatives(Xs, 0.0) is Xs
+
+
+def test_bpr_without_smoothing_is_implicits_own_fit() -> None:
+    """negative_smoothing=0 hands implicit the binary matrix unchanged: the same factors as
+    implicit's BayesianPersonalizedRanking fitted directly (one thread, same seed)."""
+    from implicit.cpu.bpr import BayesianPersonalizedRanking
+
+    inter, _ = checkerboard()
+    model = BPR(factors=4, iterations=20, negative_smoothing=0.0, random_state=5).fit(inter)
+    ref = BayesianPersonalizedRanking(
+        factors=4,
+        learning_rate=0.01,
+        regularization=0.01,
+        iterations=20,
+        random_state=5,
+        num_threads=1,
+    )
+    ref.fit(sp.csr_matrix(model.seen_, dtype=np.float32), show_progress=False)
+    np.testing.assert_allclose(model.user_factors_, ref.user_factors, atol=1e-6)
+    np.testing.assert_allclose(model.item_factors_, ref.item_factors, atol=1e-6)
+    smoothed = BPR(factors=4, iterations=20, negative_smoothing=1.0, random_state=5).fit(inter)
+    assert smoothed.user_factors_.shape == model.user_factors_.shape
+
+
+@pytest.mark.parametrize("value", [-1.0, float("inf"), "2"])
+def test_bpr_rejects_invalid_negative_smoothing(value: object) -> None:
+    inter, _ = checkerboard()
+    with pytest.raises(ConfigError, match="negative_smoothing"):
+        BPR(negative_smoothing=value).fit(inter)  # type: ignore[arg-type]
 
 
 # popularity ----------------------------------------------------------------------------------
@@ -478,7 +592,9 @@ def retail() -> pd.DataFrame:
 
 @pytest.mark.realdata
 @pytest.mark.parametrize(
-    "model", [EASE(l2=200.0), ALS(factors=32, iterations=10)], ids=["ease", "als"]
+    "model",
+    [EASE(l2=200.0), EDLAE(l2=100.0, dropout=0.33), ALS(factors=32, iterations=10)],
+    ids=["ease", "edlae", "als"],
 )
 def test_real_retail_customers_get_explained_new_products(
     retail: pd.DataFrame, model: Recommender

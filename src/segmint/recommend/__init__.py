@@ -37,7 +37,7 @@ from segmint.recommend._context import (
     context_values,
     recommend_with_rules,
 )
-from segmint.recommend._ease import EASE
+from segmint.recommend._ease import EASE, EDLAE
 from segmint.recommend._evaluate import Evaluation, evaluate, sample_space, tune, tune_blend
 from segmint.recommend._factorization import ALS, BPR
 from segmint.recommend._graph import RP3beta
@@ -59,6 +59,7 @@ __all__ = [
     "ALS",
     "BPR",
     "EASE",
+    "EDLAE",
     "MODELS",
     "OUTPUT_COLUMNS",
     "RECOMMENDATIONS",

@@ -6,6 +6,8 @@ every product's, so a fitted model needs no ``implicit`` to answer and saves as 
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Mapping
 from typing import Any
 
@@ -97,12 +99,29 @@ class ALS(_Factorization):
 class BPR(_Factorization):
     """Bayesian personalised ranking: learns to rank a customer's products above others.
 
+    implicit's BPR draws each negative product as the product of a random interaction, so in
+    proportion to its popularity (benfred/implicit#255), where Rendle et al.'s BPR draws it
+    uniformly; on MovieLens 100K that halves nDCG@10 (a popular product is mostly sampled as
+    a negative, so the model learns to rank popular products down). ``negative_smoothing``
+    mixes the uniform draw back in without touching implicit: ``D`` extra rows that chose
+    every product are appended to the matrix implicit sees, so a negative is product ``j``
+    with probability proportional to ``popularity(j) + D``, and the padding rows' own
+    samples are all skipped by implicit's check that a negative is not one of the
+    customer's products. ``D = negative_smoothing * interactions / products``: 0 is
+    implicit's popularity-proportional draw, 1 half uniform, 4 four fifths. An epoch still
+    draws about one positive per interaction (the padding only adds skipped draws), at
+    ``1 + negative_smoothing`` times the cost.
+
     Parameters
     ----------
     factors : int
     learning_rate : float
     regularization : float
     iterations : int
+        Epochs; each draws as many (customer, product) samples as implicit's matrix has
+        entries, padding included.
+    negative_smoothing : float
+        Share of uniform draws in the negatives, as above (>= 0).
     random_state : int
     """
 
@@ -111,24 +130,34 @@ class BPR(_Factorization):
     def __init__(
         self,
         factors: int = 64,
-        learning_rate: float = 0.05,
+        learning_rate: float = 0.01,
         regularization: float = 0.01,
         iterations: int = 100,
+        negative_smoothing: float = 4.0,
         random_state: int = 0,
     ) -> None:
         self.factors = factors
         self.learning_rate = learning_rate
         self.regularization = regularization
         self.iterations = iterations
+        self.negative_smoothing = negative_smoothing
         self.random_state = random_state
 
     def _fit(self, interactions: Interactions, X: sp.csr_matrix) -> None:
         from implicit.cpu.bpr import BayesianPersonalizedRanking
 
         self._check()
+        s = self.negative_smoothing
+        if not (isinstance(s, numbers.Real) and not isinstance(s, bool) and math.isfinite(s)):
+            raise ConfigError(f"negative_smoothing={s!r} should be a finite number >= 0")
+        if s < 0:
+            raise ConfigError(f"negative_smoothing={s} should be >= 0")
         # BPR only needs which products a customer chose, not how strongly
         binary = X.copy()
         binary.data[:] = 1.0
+        binary.eliminate_zeros()
+        n_users = binary.shape[0]
+        binary = _pad_negatives(binary, float(s))
         with _one_blas_thread():
             model = BayesianPersonalizedRanking(
                 factors=self.factors,
@@ -137,11 +166,30 @@ class BPR(_Factorization):
                 iterations=self.iterations,
                 random_state=self.random_state,
                 num_threads=1,
+                verify_negative_samples=True,  # what makes the padding rows' draws skip
             )
             model.fit(binary, show_progress=False)
-        self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
+        self.user_factors_ = np.asarray(model.user_factors[:n_users], dtype=np.float32)
         self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
         self._unit = None
+
+
+def _pad_negatives(X: sp.csr_matrix, smoothing: float) -> sp.csr_matrix:
+    """``X`` with ``ceil(smoothing * nnz / products)`` rows below it that chose every product,
+    so implicit's popularity-proportional negative draw becomes ``popularity + D``."""
+    n_items = X.shape[1]
+    pad = math.ceil(smoothing * X.nnz / max(n_items, 1))
+    if pad == 0 or n_items == 0:
+        return X
+    rows = sp.csr_matrix(
+        (
+            np.ones(pad * n_items, dtype=X.dtype),
+            np.tile(np.arange(n_items, dtype=X.indices.dtype), pad),
+            np.arange(0, (pad + 1) * n_items, n_items, dtype=np.int64),
+        ),
+        shape=(pad, n_items),
+    )
+    return sp.csr_matrix(sp.vstack([X, rows], format="csr"))
 
 
 def _one_blas_thread() -> Any:

@@ -9,7 +9,7 @@ from segmint.errors import ConfigError
 from segmint.recommend._base import Recommender
 from segmint.recommend._content import ContentBased
 from segmint.recommend._context import ContextAware
-from segmint.recommend._ease import EASE
+from segmint.recommend._ease import EASE, EDLAE
 from segmint.recommend._factorization import ALS, BPR
 from segmint.recommend._graph import RP3beta
 from segmint.recommend._hybrid import Hybrid
@@ -23,6 +23,7 @@ MODELS: dict[str, type[Recommender]] = {
     "als": ALS,
     "bpr": BPR,
     "ease": EASE,
+    "edlae": EDLAE,
     "rp3beta": RP3beta,
     "content": ContentBased,
     "hybrid": Hybrid,
@@ -43,13 +44,21 @@ SEARCH_SPACES: dict[str, dict[str, list[Any]]] = {
         "alpha": [1.0, 2.0, 5.0, 10.0, 20.0],
         "iterations": [15, 25],
     },
+    # implicit's BPR overfits past ~100 epochs at lr 0.01 and diverges at 0.05 and above on
+    # MovieLens 100K (bench/results/issue22-recommend.md); smoothing 0 is implicit's own draw
     "bpr": {
-        "factors": [32, 64, 128],
-        "learning_rate": [0.01, 0.03, 0.05, 0.1],
-        "regularization": [0.001, 0.01, 0.05],
-        "iterations": [100, 200, 400],
+        "factors": [64, 128],
+        "learning_rate": [0.005, 0.01, 0.02],
+        "regularization": [0.001, 0.01, 0.03],
+        "iterations": [50, 100],
+        "negative_smoothing": [2.0, 4.0],
     },
     "ease": {"l2": [50.0, 100.0, 200.0, 300.0, 500.0, 800.0, 1200.0, 2000.0, 4000.0]},
+    "edlae": {
+        "l2": [100.0, 200.0, 300.0, 500.0, 800.0],
+        "dropout": [0.1, 0.2, 0.33, 0.5, 0.67],
+        "emphasized": [True, False],
+    },
     "rp3beta": {
         "alpha": [0.4, 0.6, 0.8, 1.0, 1.2],
         "beta": [0.2, 0.3, 0.4, 0.5, 0.6, 0.7],
