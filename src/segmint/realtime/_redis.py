@@ -607,7 +607,7 @@ class RedisStore:
         """
         if not events:
             return []
-        keys: list[EncodableT] = []
+        keys: list[str] = []
         for e in events:
             eid = str(e["event_id"])
             keys += (self._k("event", eid), self._k("applied", eid))
