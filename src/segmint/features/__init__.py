@@ -8,15 +8,20 @@
 
 from __future__ import annotations
 
-from segmint.features._catalog import CATALOG, WINDOWS, FeatureDef
-from segmint.features._compute import (
-    FEATURES,
-    FeatureRun,
-    compute_features,
-    data_end,
-    feature_table,
-    latest_features,
-)
+from typing import TYPE_CHECKING
+
+from segmint._lazy import exports
+
+if TYPE_CHECKING:
+    from segmint.features._catalog import CATALOG, WINDOWS, FeatureDef
+    from segmint.features._compute import (
+        FEATURES,
+        FeatureRun,
+        compute_features,
+        data_end,
+        feature_table,
+        latest_features,
+    )
 
 __all__ = [
     "CATALOG",
@@ -29,3 +34,4 @@ __all__ = [
     "feature_table",
     "latest_features",
 ]
+__getattr__, __dir__ = exports(__name__, __file__, __all__)

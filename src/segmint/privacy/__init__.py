@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-from segmint.privacy._crypto import (
-    KEY_HELP,
-    PiiCipher,
-    generate_key,
-    load_master_key,
-    write_key_file,
-)
-from segmint.privacy._live import (
-    LivePrivacy,
-    encodable,
-    identifier_hash,
-    identifier_kind,
-    live_privacy,
-    normalize_email,
-    normalize_phone,
-)
+from typing import TYPE_CHECKING
+
+from segmint._lazy import exports
+
+if TYPE_CHECKING:
+    from segmint.privacy._crypto import (
+        KEY_HELP,
+        PiiCipher,
+        generate_key,
+        load_master_key,
+        write_key_file,
+    )
+    from segmint.privacy._live import (
+        LivePrivacy,
+        encodable,
+        identifier_hash,
+        identifier_kind,
+        live_privacy,
+        normalize_email,
+        normalize_phone,
+    )
 
 __all__ = [
     "KEY_HELP",
@@ -33,3 +38,4 @@ __all__ = [
     "normalize_phone",
     "write_key_file",
 ]
+__getattr__, __dir__ = exports(__name__, __file__, __all__)

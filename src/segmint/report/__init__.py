@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from segmint.report._charts import bar_chart_svg, chart_png, chart_svg, sizes_chart
-from segmint.report._ingest import print_report, render_html, report_dict, write_reports
-from segmint.report._segments import Section, TableData, write_segments_report
+from typing import TYPE_CHECKING
+
+from segmint._lazy import exports
+
+if TYPE_CHECKING:
+    from segmint.report._charts import bar_chart_svg, chart_png, chart_svg, sizes_chart
+    from segmint.report._ingest import print_report, render_html, report_dict, write_reports
+    from segmint.report._segments import Section, TableData, write_segments_report
 
 __all__ = [
     "Section",
@@ -19,3 +24,4 @@ __all__ = [
     "write_reports",
     "write_segments_report",
 ]
+__getattr__, __dir__ = exports(__name__, __file__, __all__)

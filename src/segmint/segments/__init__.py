@@ -7,16 +7,21 @@ does); the parts live in :mod:`segmint.segments.rules`, :mod:`segmint.segments.r
 
 from __future__ import annotations
 
-from segmint.segments._report import build_sections, write_report
-from segmint.segments._run import (
-    DEFINITIONS,
-    SegmentRun,
-    compile_segments,
-    definitions,
-    project_catalog,
-    rfm_segment_names,
-    run_segments,
-)
+from typing import TYPE_CHECKING
+
+from segmint._lazy import exports
+
+if TYPE_CHECKING:
+    from segmint.segments._report import build_sections, write_report
+    from segmint.segments._run import (
+        DEFINITIONS,
+        SegmentRun,
+        compile_segments,
+        definitions,
+        project_catalog,
+        rfm_segment_names,
+        run_segments,
+    )
 
 __all__ = [
     "DEFINITIONS",
@@ -29,3 +34,4 @@ __all__ = [
     "run_segments",
     "write_report",
 ]
+__getattr__, __dir__ = exports(__name__, __file__, __all__)

@@ -13,18 +13,23 @@ True
 
 from __future__ import annotations
 
-from segmint.segments.rules._bind import EVENT_FIELDS, FUNCTIONS, Catalog
-from segmint.segments.rules._ibis import Columns, aggregates, to_ibis
-from segmint.segments.rules._ir import AGGREGATES, AggSpec, show
-from segmint.segments.rules._python import Profile, aggregate_events, event_function
-from segmint.segments.rules._rule import (
-    RFM_VALUES,
-    Rule,
-    compile_rule,
-    default_catalog,
-    profile_from_events,
-)
-from segmint.segments.rules._syntax import parse
+from typing import TYPE_CHECKING
+
+from segmint._lazy import exports
+
+if TYPE_CHECKING:
+    from segmint.segments.rules._bind import EVENT_FIELDS, FUNCTIONS, Catalog
+    from segmint.segments.rules._ibis import Columns, aggregates, to_ibis
+    from segmint.segments.rules._ir import AGGREGATES, AggSpec, show
+    from segmint.segments.rules._python import Profile, aggregate_events, event_function
+    from segmint.segments.rules._rule import (
+        RFM_VALUES,
+        Rule,
+        compile_rule,
+        default_catalog,
+        profile_from_events,
+    )
+    from segmint.segments.rules._syntax import parse
 
 __all__ = [
     "AGGREGATES",
@@ -46,3 +51,4 @@ __all__ = [
     "show",
     "to_ibis",
 ]
+__getattr__, __dir__ = exports(__name__, __file__, __all__)

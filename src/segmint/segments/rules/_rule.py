@@ -5,15 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
-
-import ibis.expr.types as ir
+from typing import TYPE_CHECKING, Any
 
 from segmint.errors import RuleError
 from segmint.features._catalog import CATALOG
 from segmint.schema import EVENT_TYPES
 from segmint.segments.rules._bind import Binder, Catalog
-from segmint.segments.rules._ibis import Columns, to_ibis
 from segmint.segments.rules._ir import (
     BOOL,
     NUMBER,
@@ -30,6 +27,11 @@ from segmint.segments.rules._ir import (
 )
 from segmint.segments.rules._python import Profile, compile_profile
 from segmint.segments.rules._syntax import parse
+
+if TYPE_CHECKING:  # Ibis loads only when a rule is computed in the warehouse
+    import ibis.expr.types as ir
+
+    from segmint.segments.rules._ibis import Columns
 
 _DTYPES = {"float": NUMBER, "int": NUMBER, "string": STRING, "bool": BOOL}
 
@@ -115,6 +117,8 @@ class Rule:
 
     def to_ibis(self, table: ir.Table, columns: Columns | None = None) -> ir.Value:
         """The rule as a column over ``table`` (see :func:`segmint.segments.rules.rule_inputs`)."""
+        from segmint.segments.rules._ibis import to_ibis
+
         return to_ibis(self.expr, table, columns)
 
     def __str__(self) -> str:
