@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from segmint.config import expand_env, load_config, parse_config
 from segmint.errors import ConfigError
+from tests.conftest import REPO
 
 GOOD = """\
 project: shop
@@ -153,3 +154,39 @@ def test_a_bare_equals_sign_is_a_config_error() -> None:
     escaped as yaml's ConstructorError instead of a ConfigError (found by hypothesis)."""
     with pytest.raises(ConfigError, match="not valid YAML"):
         parse_config("=", base_dir=Path("."))
+
+
+@pytest.mark.parametrize(
+    ("fees", "needle"),
+    [
+        ("{product_id_pattern: '[A-Z'}", "is not a regular expression"),
+        ("{title_pattern: '^(?!gift)'}", "look-around or back-reference"),
+        ("{title_pattern: '^P(?i:ost)age'}", "must open the pattern"),
+        ("{product_ids: ['']}", "empty id"),
+        ("{revenue: maybe}", "sources[0].fees.revenue"),
+        ("{product_idz: [POST]}", "did you mean 'product_ids'"),
+    ],
+)
+def test_a_bad_fees_rule_is_named(fees: str, needle: str) -> None:
+    """Regression (issue 16, item 5): the fees: rule is evaluated by DuckDB at ingest and by
+    the warehouse (PostgreSQL) when it changes; a pattern one engine reads differently, or
+    not at all, is refused in the project file instead of failing or disagreeing at ingest."""
+    text = GOOD + f"    fees: {fees}\n"
+    assert any(needle in p for p in problems(text)), problems(text)
+
+
+def test_fees_belong_to_an_order_lines_source() -> None:
+    """Regression (issue 16, item 5): fees: on another source would silently mark nothing."""
+    text = GOOD.replace("table: order_lines", "table: events").replace(
+        "    columns: {order_id: InvoiceNo, product_id: StockCode}\n", ""
+    )
+    (p,) = problems(text + "    fees: {product_ids: [POST]}\n")
+    assert "move it to the order_lines source" in p
+
+
+def test_the_online_retail_example_declares_its_fee_codes() -> None:
+    """The example marks Online Retail's postage, charges and adjustments as fee lines."""
+    cfg = load_config(REPO / "examples" / "online_retail" / "segmint.yaml")
+    fees = cfg.sources[0].fees
+    assert {"POST", "DOT", "M", "BANK CHARGES", "AMAZONFEE", "C2", "CRUK"} <= set(fees.product_ids)
+    assert fees.revenue == "include"

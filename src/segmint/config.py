@@ -88,6 +88,80 @@ class ReturnsConfig(_Strict):
     )
 
 
+class FeesConfig(_Strict):
+    """Order lines that are not products: postage, bank charges, manual adjustments, fees.
+
+    A line is a fee line when its ``product_id`` is one of ``product_ids``, or matches
+    ``product_id_pattern``, or its ``title`` matches ``title_pattern``. Ingest stores the
+    answer in ``order_lines.is_fee``; fee lines are never products (nor in ``products``),
+    never ``purchase`` events of the rule language, and never recommended nor the reason for
+    a recommendation. Whether their value counts as revenue is ``revenue``.
+    """
+
+    product_ids: list[str] = Field(
+        default_factory=list,
+        description="Product ids of fee lines, exactly as stored (case-sensitive), "
+        "e.g. [POST, DOT, M, BANK CHARGES].",
+    )
+    product_id_pattern: str | None = Field(
+        None,
+        description="A regular expression searched for in the product id (anchor it with ^ and "
+        "$ to match the whole id), e.g. '^gift_'. Case-sensitive; start it with (?i) to "
+        "ignore case. Use the syntax DuckDB and PostgreSQL share: no look-arounds or "
+        "back-references.",
+    )
+    title_pattern: str | None = Field(
+        None,
+        description="A regular expression searched for in the line's title, same syntax as "
+        "product_id_pattern, e.g. '(?i)^(postage|shipping)$'.",
+    )
+    revenue: Literal["include", "exclude"] = Field(
+        "include",
+        description="include: fee lines count in orders' revenue, so net revenue, monetary "
+        "and revenue_<n>d features are the invoice total the shop charged; exclude: they "
+        "count for nothing (revenue is what the products earned).",
+    )
+
+    @property
+    def active(self) -> bool:
+        """Whether any rule is given (no rule: no line is a fee line)."""
+        return bool(self.product_ids or self.product_id_pattern or self.title_pattern)
+
+    @field_validator("product_ids")
+    @classmethod
+    def _ids(cls, v: list[str]) -> list[str]:
+        for pid in v:
+            if not pid.strip():
+                raise ValueError("product_ids holds an empty id; list the ids of fee lines")
+        return v
+
+    @field_validator("product_id_pattern", "title_pattern")
+    @classmethod
+    def _pattern(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is None:
+            return v
+        if not v:
+            raise ValueError(f"{info.field_name} is empty; remove it or give a pattern")
+        try:
+            re.compile(v)
+        except re.error as exc:
+            raise ValueError(
+                f"{info.field_name}={v!r} is not a regular expression: {exc}"
+            ) from None
+        # both engines evaluate the pattern: refuse what one of them reads differently
+        if re.search(r"\(\?[=!<]|\\[1-9]", v):
+            raise ValueError(
+                f"{info.field_name}={v!r} uses a look-around or back-reference, which DuckDB "
+                "(RE2) does not support"
+            )
+        if re.search(r"\(\?[a-zA-Z]+[:)]", v[1:]):
+            raise ValueError(
+                f"{info.field_name}={v!r}: an inline flag such as (?i) must open the pattern, "
+                "for the whole of it (PostgreSQL reads no flag on a group)"
+            )
+        return v
+
+
 class SourceConfig(_Strict):
     name: str = Field(pattern=_NAME)
     path: str
@@ -99,6 +173,11 @@ class SourceConfig(_Strict):
     timestamp_format: str | list[str] | None = None
     values: dict[str, dict[str, str]] = Field(default_factory=dict)
     returns: ReturnsConfig = ReturnsConfig()
+    fees: FeesConfig = Field(
+        default_factory=lambda: FeesConfig(),
+        description="Which order lines are not products (postage, fees, adjustments) and "
+        "whether they count as revenue; order_lines sources only.",
+    )
     key: list[str] | None = None
     required: list[str] = Field(default_factory=list)
     max_quarantined_share: float = Field(
@@ -112,6 +191,15 @@ class SourceConfig(_Strict):
     @property
     def canonical(self) -> bool:
         return self.table in INPUT_TABLES
+
+    @model_validator(mode="after")
+    def _fees_on_lines(self) -> SourceConfig:
+        if self.fees.active and self.table != "order_lines":
+            raise ValueError(
+                f"fees: marks order lines, but source '{self.name}' feeds table "
+                f"'{self.table}'; move it to the order_lines source"
+            )
+        return self
 
     @field_validator("columns", "values")
     @classmethod

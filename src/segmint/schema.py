@@ -76,6 +76,7 @@ class Col:
     UNIT_PRICE = "unit_price"
     DISCOUNT = "discount"
     IS_RETURN = "is_return"
+    IS_FEE = "is_fee"
     TITLE = "title"
     DESCRIPTION = "description"
     BRAND = "brand"

@@ -35,6 +35,7 @@ from segmint.features._catalog import (
     FeatureDef,
     category_share_def,
 )
+from segmint.fees import product_lines
 from segmint.identity import resolved
 from segmint.revenue import order_net_value
 from segmint.schema import Col, T
@@ -207,7 +208,8 @@ def _activity(wh: IbisWarehouse, e: ir.Table | None, t: ir.TimestampScalar) -> i
             )
         )
     if wh.has_table(T.ORDER_LINES) and wh.has_table(T.IDENTITIES):
-        lines = resolved(wh, T.ORDER_LINES)
+        # fee lines (postage, charges: segmint.fees) say nothing of what a customer likes
+        lines = product_lines(resolved(wh, T.ORDER_LINES))
         lines = lines.filter(
             lines[Col.TS] >= since, lines[Col.TS] < t, lines[Col.CUSTOMER_ID].notnull()
         )

@@ -6,12 +6,14 @@
 
 from __future__ import annotations
 
+from segmint.ingest._fees import FeeLines
 from segmint.ingest._quarantine import quarantined
 from segmint.ingest._run import IngestReport, check_sources, ingest, plan_files
 from segmint.ingest._stage import FileResult, stored_schema
 from segmint.ingest._vocab import fold, lookup
 
 __all__ = [
+    "FeeLines",
     "FileResult",
     "IngestReport",
     "check_sources",

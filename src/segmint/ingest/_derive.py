@@ -3,14 +3,22 @@
 ``orders`` holds every order a source listed (``order_records``) and every order only seen in
 order lines, with totals computed from the lines. ``products`` holds the catalogue
 (``product_records``) plus every product only seen in order lines, titled by its most
-frequent line title. Order lines without a timestamp or customer take them from their order.
+frequent line title; a product id seen only on fee lines (postage, a bank charge:
+``segmint.fees``) is no product. Order lines without a timestamp or customer take them from
+their order.
+
+An order's ``total`` is what its lines add up to, fee lines included (the invoice); its
+``revenue`` leaves out the fee lines of sources whose ``fees.revenue`` is ``exclude``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import ibis
 import ibis.expr.types as ir
 
+from segmint.fees import is_fee
 from segmint.revenue import (
     is_return_status,
     net_value,
@@ -23,12 +31,15 @@ from segmint.sql import ident
 from segmint.warehouse import IbisWarehouse
 
 
-def derive_tables(wh: IbisWarehouse) -> dict[str, int]:
-    """Rebuild ``orders`` and ``products``; return their row counts."""
+def derive_tables(wh: IbisWarehouse, *, fees_excluded: Collection[str] = ()) -> dict[str, int]:
+    """Rebuild ``orders`` and ``products``; return their row counts.
+
+    ``fees_excluded``: the sources whose fee lines earn no revenue (``fees.revenue: exclude``).
+    """
     counts: dict[str, int] = {}
     if wh.has_table(T.ORDER_LINES) and wh.has_table(T.ORDER_RECORDS):
         _fill_lines_from_orders(wh)
-    orders = _orders(wh)
+    orders = _orders(wh, fees_excluded)
     if orders is not None:
         wh.write(T.ORDERS, orders)
         counts[T.ORDERS] = wh.count(T.ORDERS)
@@ -50,18 +61,23 @@ def _fill_lines_from_orders(wh: IbisWarehouse) -> None:
         )
 
 
-def _line_totals(lines: ir.Table) -> ir.Table:
+def _line_totals(lines: ir.Table, fees_excluded: Collection[str]) -> ir.Table:
     amount = lines[Col.QUANTITY] * lines[Col.UNIT_PRICE].fill_null(0) - lines[
         Col.DISCOUNT
     ].fill_null(0)
     amount = amount.cast("float64")
+    gross = amount
+    if fees_excluded and Col.SOURCE in lines.columns:
+        # a fee line of a source that excludes fees from revenue earns nothing
+        left_out = is_fee(lines) & lines[Col.SOURCE].isin(list(fees_excluded))
+        amount = ibis.cases((left_out, ibis.literal(0.0)), else_=amount)
     is_return = lines[Col.IS_RETURN].fill_null(False)
     pos, neg = amount > 0, amount < 0
     zero = ibis.literal(0.0)
     return lines.group_by(Col.ORDER_ID).aggregate(
         n_lines=lines.count(),
         n_items=lines[Col.QUANTITY].sum(),
-        gross=amount.sum(),
+        gross=gross.sum(),
         # the sums net revenue is built from, whether only the return lines are returns or
         # the whole order is (its status says cancelled or returned): segmint.revenue
         kept=amount.sum(where=~is_return).fill_null(zero),
@@ -78,7 +94,7 @@ def _line_totals(lines: ir.Table) -> ir.Table:
     )
 
 
-def _orders(wh: IbisWarehouse) -> ir.Table | None:
+def _orders(wh: IbisWarehouse, fees_excluded: Collection[str] = ()) -> ir.Table | None:
     has_lines, has_rec = wh.has_table(T.ORDER_LINES), wh.has_table(T.ORDER_RECORDS)
     if not (has_lines or has_rec):
         return None
@@ -107,7 +123,7 @@ def _orders(wh: IbisWarehouse) -> ir.Table | None:
             returned_value=returned_value(rec[Col.TOTAL], is_return),
             is_return=is_return,
         )
-    totals = _line_totals(wh.table(T.ORDER_LINES))
+    totals = _line_totals(wh.table(T.ORDER_LINES), fees_excluded)
     derived_status = ibis.cases(
         (totals.line_status.notnull(), totals.line_status),
         (totals.all_returns, ibis.literal("returned")),
@@ -183,7 +199,15 @@ def _products(wh: IbisWarehouse) -> ir.Table | None:
     if not has_lines:
         assert rec is not None
         return rec.mutate(origin=ibis.literal("source"))
-    lines = wh.table(T.ORDER_LINES)
+    all_lines = wh.table(T.ORDER_LINES)
+    fee = is_fee(all_lines)
+    # an id seen only on fee lines is no product, even if the catalogue lists it (a shop's
+    # "SHIPPING" item); an id with product lines too keeps what those lines say
+    kinds = all_lines.group_by(Col.PRODUCT_ID).aggregate(
+        n_fee=all_lines.count(where=fee), n_product=all_lines.count(where=~fee)
+    )
+    fee_only = kinds.filter((kinds.n_fee > 0) & (kinds.n_product == 0)).select(Col.PRODUCT_ID)
+    lines = all_lines.filter(~fee)
     stats = lines.group_by(Col.PRODUCT_ID).aggregate(
         line_title=lines[Col.TITLE].mode(),
         line_category=lines[Col.CATEGORY].mode(),
@@ -205,6 +229,7 @@ def _products(wh: IbisWarehouse) -> ir.Table | None:
         base = rec.mutate(origin=ibis.literal("source")).union(
             from_lines.anti_join(rec, Col.PRODUCT_ID)
         )
+        base = base.anti_join(fee_only, Col.PRODUCT_ID)
     else:
         base = from_lines
     sales = stats.select(Col.PRODUCT_ID, "units_sold", "n_orders")

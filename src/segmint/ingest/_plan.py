@@ -462,6 +462,7 @@ class _Builder:
             if Col.STATUS in names:
                 conds.append(f"t_{Col.STATUS} IN ({', '.join(lit(s) for s in RETURN_STATUSES)})")
             out.append((f"coalesce({' OR '.join(conds)}, FALSE)", Col.IS_RETURN, "BOOLEAN"))
+            out.append((self._is_fee(names), Col.IS_FEE, "BOOLEAN"))
             if prefix and Col.STATUS not in names:
                 out.append(
                     (
@@ -482,6 +483,20 @@ class _Builder:
                 )
             ]
         return out
+
+    def _is_fee(self, names: set[str]) -> str:
+        """Whether a line is a fee line (``fees:``); segmint.fees.fee_rule is the same rule in
+        Ibis, which re-marks stored lines when the rule changes."""
+        fees = self.source.fees
+        pid = f"t_{Col.PRODUCT_ID}"
+        conds = []
+        if fees.product_ids:
+            conds.append(f"list_contains([{', '.join(lit(i) for i in fees.product_ids)}], {pid})")
+        if fees.product_id_pattern:
+            conds.append(f"regexp_matches({pid}, {lit(fees.product_id_pattern)})")
+        if fees.title_pattern and Col.TITLE in names:
+            conds.append(f"regexp_matches(t_{Col.TITLE}, {lit(fees.title_pattern)})")
+        return f"coalesce({' OR '.join(conds)}, FALSE)" if conds else "FALSE"
 
     def build(self, file_columns: list[str], file_sql: str) -> Plan:
         self.file_sql = file_sql
@@ -554,7 +569,7 @@ class _Builder:
         if len(key_cols) == len(self.table.key):
             exprs = [f"t_{k}" for k in key_cols]
         else:  # no natural key given: the whole row is its identity (exact duplicates)
-            exprs = [e for e, n, _ in finals if n != Col.IS_RETURN]
+            exprs = [e for e, n, _ in finals if n not in (Col.IS_RETURN, Col.IS_FEE)]
         joined = ", ".join(f"coalesce(CAST({e} AS VARCHAR), '\\N')" for e in exprs)
         return f"md5(concat_ws(chr(31), {joined}))"
 

@@ -22,6 +22,7 @@ from segmint.config import ProjectConfig, SourceConfig
 from segmint.errors import ConfigError, KeyMissingError
 from segmint.identity import IdentityResult, resolve_identities
 from segmint.ingest._derive import derive_tables
+from segmint.ingest._fees import FeeLines, mark_fee_lines
 from segmint.ingest._stage import FileLoader, FileResult, quarantine_problem, safe_tag
 from segmint.ingest._vocab import load_vocabulary
 from segmint.privacy import PiiCipher, load_master_key
@@ -66,6 +67,8 @@ class IngestReport:
     examples: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     tables: dict[str, int] = field(default_factory=dict)
     identity: IdentityResult = field(default_factory=IdentityResult)
+    #: per order_lines source: its stored fee lines (``fees:``), not products
+    fees: dict[str, FeeLines] = field(default_factory=dict)
 
     def total(self, attr: str) -> int:
         return sum(int(getattr(f, attr)) for f in self.files)
@@ -234,7 +237,9 @@ def _ingest(
         report.examples = loader.examples
         if progress:
             progress("identities and profiles", done, total)
-        report.tables.update(derive_tables(wh))
+        report.fees = mark_fee_lines(wh, cfg)
+        excluded = [s.name for s in cfg.sources if s.fees.revenue == "exclude"]
+        report.tables.update(derive_tables(wh, fees_excluded=excluded))
         report.identity = resolve_identities(wh, cfg.identity)
         report.tables[T.CUSTOMERS] = build_profiles(wh)
         for name in (T.EVENTS, T.ORDER_LINES, T.CUSTOMER_RECORDS, T.IDENTITIES, T.QUARANTINE):

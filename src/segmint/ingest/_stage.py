@@ -90,6 +90,7 @@ def stored_schema(cfg: ProjectConfig, table_name: str) -> dict[str, str]:
             }[c.dtype]
     if table_name == "order_lines":
         out[Col.IS_RETURN] = "BOOLEAN"
+        out[Col.IS_FEE] = "BOOLEAN"  # not a product: postage, a fee (segmint.fees)
     return {**out, **LINEAGE}
 
 

@@ -73,6 +73,7 @@ def report_dict(report: IngestReport) -> dict[str, Any]:
         "files": [f.as_dict() for f in report.files],
         "tables": report.tables,
         "identity": asdict(report.identity),
+        "fees": {name: asdict(f) for name, f in report.fees.items()},
     }
 
 
@@ -128,6 +129,8 @@ def print_report(report: IngestReport, console: Console | None = None) -> None:
             f"Nothing new: all {len(report.files)} file(s) were loaded before with the same "
             "content (use --force to read them again)."
         )
+        if any(f["remarked"] for f in data["fees"].values()):
+            _print_fees(data["fees"], console)
         return
     files = Table(title="Files", title_justify="left")
     files.add_column("source", overflow="fold", min_width=6)
@@ -175,6 +178,26 @@ def print_report(report: IngestReport, console: Console | None = None) -> None:
         f"removed)"
     )
     _print_identity(data["identity"], console)
+    _print_fees(data["fees"], console)
+
+
+def _print_fees(fees: dict[str, dict[str, Any]], console: Console) -> None:
+    """Fee lines per source (``fees:``): how many, of which codes, and how revenue counts them."""
+    for source, f in fees.items():
+        if not f["lines"] and not f["remarked"]:
+            continue
+        codes = ", ".join(escape(str(t["product_id"])) for t in f["top"])
+        more = f", +{f['codes'] - len(f['top'])} more" if f["codes"] > len(f["top"]) else ""
+        revenue = "counted in" if f["revenue"] == "include" else "left out of"
+        changed = (
+            f"; {f['remarked']:,} stored line(s) re-marked by the current rule"
+            if f["remarked"]
+            else ""
+        )
+        console.print(
+            f"fee lines: {escape(source)}: {f['lines']:,} line(s) of {f['codes']:,} code(s) "
+            f"({codes}{more}) are not products; {revenue} revenue{changed}"
+        )
 
 
 def _print_identity(identity: dict[str, Any], console: Console) -> None:

@@ -208,7 +208,8 @@ def test_inputs_hold_only_what_the_rules_read(shop: tuple[IbisWarehouse, datetim
 def test_online_retail_purchases_come_from_order_lines(
     online_retail: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """No events: count(purchase, 30d) counts the order lines bought, returns excluded."""
+    """No events: count(purchase, 30d) counts the order lines bought, returns and fee lines
+    (the example's postage and charges) excluded."""
     monkeypatch.setenv("SEGMINT_DATA", str(online_retail.parents[1]))
     copy_example("online_retail", tmp_path / "ex")
     cfg = load_config(tmp_path / "ex" / "segmint.yaml")
@@ -226,7 +227,7 @@ def test_online_retail_purchases_come_from_order_lines(
             wh,
             f"""SELECT i.customer_id AS cid FROM order_lines l
             JOIN identities i ON i.identifier_type = 'customer_id' AND i.identifier = l.customer_id
-            WHERE l.quantity > 0 AND NOT l.is_return AND l.ts < {ts(t)}
+            WHERE l.quantity > 0 AND NOT l.is_return AND NOT l.is_fee AND l.ts < {ts(t)}
             AND l.ts >= {ts(t - timedelta(days=30))}
             GROUP BY 1 HAVING count(*) > 5 AND sum(l.quantity * l.unit_price) > 1000""",
         )

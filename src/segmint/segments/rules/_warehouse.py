@@ -16,6 +16,7 @@ import ibis
 import ibis.expr.types as ir
 
 from segmint.errors import NotFoundError
+from segmint.fees import is_fee
 from segmint.identity import resolved
 from segmint.revenue import is_return_status
 from segmint.schema import Col, T
@@ -45,7 +46,8 @@ def event_stream(wh: Any) -> ir.Table | None:
 
     A shop whose events hold no purchases (or that has no events at all, like an
     order export) gets one ``purchase`` event per order line bought, so
-    ``count(purchase, 30d)`` means the same whichever way purchases arrive.
+    ``count(purchase, 30d)`` means the same whichever way purchases arrive. Fee lines
+    (postage, charges: ``segmint.fees``) are no purchase.
     """
     parts: list[ir.Table] = []
     has_purchases = False
@@ -67,7 +69,7 @@ def event_stream(wh: Any) -> ir.Table | None:
 
 def _line_purchases(wh: Any) -> ir.Table:
     lines = resolved(wh, T.ORDER_LINES)
-    keep = lines[Col.CUSTOMER_ID].notnull() & (lines[Col.QUANTITY] > 0)
+    keep = lines[Col.CUSTOMER_ID].notnull() & (lines[Col.QUANTITY] > 0) & ~is_fee(lines)
     if Col.IS_RETURN in lines.columns:
         keep = keep & ~lines[Col.IS_RETURN].fill_null(False)
     lines = lines.filter(keep)
