@@ -44,6 +44,24 @@ def product_lines(lines: ir.Table) -> ir.Table:
     return lines.filter(~is_fee(lines))
 
 
+def fee_only_products(lines: ir.Table) -> ir.Table:
+    """The product ids seen on fee lines and on no other line: no products (one column).
+
+    An id on product lines too (a product line titled like a fee) stays a product.
+
+    >>> import ibis
+    >>> t = ibis.memtable({"product_id": ["POST", "POST", "p1", "p1"],
+    ...                    "is_fee": [True, True, False, True]})
+    >>> fee_only_products(t).to_pyarrow()["product_id"].to_pylist()
+    ['POST']
+    """
+    fee = is_fee(lines)
+    kinds = lines.group_by(Col.PRODUCT_ID).aggregate(
+        _fee=lines.count(where=fee), _product=lines.count(where=~fee)
+    )
+    return kinds.filter((kinds._fee > 0) & (kinds._product == 0)).select(Col.PRODUCT_ID)
+
+
 def fee_rule(lines: ir.Table, fees: FeesConfig) -> ir.BooleanValue:
     """Whether each line is a fee line by the rule ``fees`` (the rule ingest applies).
 

@@ -18,7 +18,7 @@ from collections.abc import Collection
 import ibis
 import ibis.expr.types as ir
 
-from segmint.fees import is_fee
+from segmint.fees import fee_only_products, is_fee, product_lines
 from segmint.revenue import (
     is_return_status,
     net_value,
@@ -200,14 +200,10 @@ def _products(wh: IbisWarehouse) -> ir.Table | None:
         assert rec is not None
         return rec.mutate(origin=ibis.literal("source"))
     all_lines = wh.table(T.ORDER_LINES)
-    fee = is_fee(all_lines)
     # an id seen only on fee lines is no product, even if the catalogue lists it (a shop's
     # "SHIPPING" item); an id with product lines too keeps what those lines say
-    kinds = all_lines.group_by(Col.PRODUCT_ID).aggregate(
-        n_fee=all_lines.count(where=fee), n_product=all_lines.count(where=~fee)
-    )
-    fee_only = kinds.filter((kinds.n_fee > 0) & (kinds.n_product == 0)).select(Col.PRODUCT_ID)
-    lines = all_lines.filter(~fee)
+    fee_only = fee_only_products(all_lines)
+    lines = product_lines(all_lines)
     stats = lines.group_by(Col.PRODUCT_ID).aggregate(
         line_title=lines[Col.TITLE].mode(),
         line_category=lines[Col.CATEGORY].mode(),
