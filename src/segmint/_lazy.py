@@ -30,15 +30,16 @@ from pathlib import Path
 from typing import Any
 
 
-def _type_checking_imports(source: str) -> dict[str, str]:
-    """``{name: module}`` of the ``from module import name`` under ``if TYPE_CHECKING:``."""
-    names: dict[str, str] = {}
+def _type_checking_imports(source: str) -> dict[str, tuple[str, str]]:
+    """``{name: (module, attribute)}`` of each ``from module import attribute [as name]``
+    under ``if TYPE_CHECKING:``."""
+    names: dict[str, tuple[str, str]] = {}
     for node in ast.parse(source).body:
         if not (isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"):
             continue
         for stmt in node.body:
             if isinstance(stmt, ast.ImportFrom) and stmt.module and stmt.level == 0:
-                names.update({a.asname or a.name: stmt.module for a in stmt.names})
+                names.update({a.asname or a.name: (stmt.module, a.name) for a in stmt.names})
     return names
 
 
@@ -53,10 +54,10 @@ def exports(
         raise ImportError(f"{package}: {missing} in __all__ but not imported under TYPE_CHECKING")
 
     def __getattr__(name: str) -> Any:
-        module = where.get(name)
-        if module is None:
+        if name not in where:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(module), name)
+        module, attribute = where[name]
+        value = getattr(importlib.import_module(module), attribute)
         setattr(sys.modules[package], name, value)  # the next read is a plain attribute
         return value
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,7 +17,7 @@ from rich.table import Table
 
 from segmint._tables import print_table
 from segmint.config import DEFAULT_FILE, ProjectConfig, load_config
-from segmint.errors import NotFoundError, SegmintError
+from segmint.errors import ConfigError, NotFoundError, SegmintError
 
 app = typer.Typer(
     help="segmint: customer segmentation and personalization from your shop's data.",
@@ -368,18 +368,13 @@ def generate(
 
 def _as_of(text: str | None, wh: object) -> datetime:
     """``--as-of``: a date or timestamp, ``now``, or (default) the day after the data ends."""
-    from segmint.features import data_end
+    from segmint._project import default_as_of, parse_as_of
 
     if text is None:
-        end = data_end(wh)  # type: ignore[arg-type]
-        if end is None:
-            raise NotFoundError("no events or orders yet: run `segmint ingest` first")
-        return end
-    if text == "now":
-        return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+        return default_as_of(wh)  # type: ignore[arg-type]
     try:
-        return datetime.fromisoformat(text).replace(tzinfo=None)
-    except ValueError:
+        return parse_as_of(text)
+    except ConfigError:
         raise typer.BadParameter(
             f"{text!r} is not a date: use YYYY-MM-DD, YYYY-MM-DD HH:MM or now", param_hint="--as-of"
         ) from None
@@ -581,34 +576,23 @@ def _print_segment_run(run: Any, wh: Any) -> None:
 def segments_list(config: ConfigOpt = None) -> None:
     """Every segment: its kind, definition, latest size and when it was computed (segments
     defined over the API included, from the online store)."""
-    from segmint.realtime._project import api_definitions
-    from segmint.segments.membership import segment_names
-    from segmint.warehouse import connect
+    import segmint
 
-    cfg = _config(config)
     try:
-        with connect(cfg.warehouse, cfg.base_dir) as wh:
-            computed = {r["segment"]: r for r in segment_names(wh)}
+        segments = segmint.open(_config(config)).segments.list()
     except SegmintError as exc:
         _fail(exc)
         return
-    api, note = api_definitions(cfg)
-    if note:
-        err.print(f"[yellow]{escape(note)}[/]")
     table = Table(title="Segments")
     for col in ("segment", "kind", "members", "as of", "definition"):
         table.add_column(col, justify="right" if col == "members" else "left")
-    defined = {seg.name: seg.rule for seg in cfg.segments}
-    for name in sorted(set(defined) | set(api) | set(computed)):
-        run = computed.get(name)
-        rule = defined.get(name) or str(api.get(name, {}).get("rule") or "")
-        kind = run["kind"] if run else "rule"
+    for seg in segments:
         table.add_row(
-            escape(name),
-            f"{kind} (api)" if name in api and name not in defined else kind,
-            f"{run['members']:,}" if run else "-",
-            str(run["as_of"]) if run else "not computed yet",
-            escape(rule),
+            escape(seg.name),
+            f"{seg.kind} (api)" if seg.source == "api" else seg.kind,
+            "-" if seg.members is None else f"{seg.members:,}",
+            "not computed yet" if seg.as_of is None else str(seg.as_of),
+            escape(seg.definition),
         )
     print_table(console, table)
 
@@ -669,53 +653,26 @@ def segments_export(
     ] = None,
 ) -> None:
     """Write a segment's members (customer_id, entered_at, score) to CSV or Parquet."""
-    import pyarrow.csv as pcsv
-    import pyarrow.parquet as pq
-
-    from segmint.segments.membership import members_at, sizes_over_time
-    from segmint.warehouse import connect
+    import segmint
 
     if fmt not in ("csv", "parquet"):
         raise typer.BadParameter(f"{fmt!r}: use csv or parquet", param_hint="--format")
-    cfg = _config(config)
-    when = None
-    if as_of is not None:
-        try:
-            when = datetime.fromisoformat(as_of)
-        except ValueError:
-            raise typer.BadParameter(f"{as_of!r} is not a date", param_hint="--as-of") from None
     target = out or Path(f"{name}.{fmt}")
     try:
-        with connect(cfg.warehouse, cfg.base_dir) as wh:
-            if not sizes_over_time(wh, name):
-                raise NotFoundError(f"segment {name!r} has not been computed (`segmint segment`)")
-            data = wh.to_arrow(
-                members_at(wh, name, when)
-                .select("customer_id", "entered_at", "score")
-                .order_by("customer_id")
-            )
+        project = segmint.open(_config(config))
+        if as_of is not None:
+            project = project.as_of(as_of)
+        rows = project.segments.export(name, target, format=fmt)
     except SegmintError as exc:
         _fail(exc)
         return
-    if fmt == "csv":
-        pcsv.write_csv(data, target)
-    else:
-        pq.write_table(data, target)
-    console.print(f"wrote {data.num_rows:,} members of {escape(name)} to {escape(str(target))}")
+    console.print(f"wrote {rows:,} members of {escape(name)} to {escape(str(target))}")
 
 
 def _model_spec(cfg: ProjectConfig, name: str) -> Any:
-    spec = next((m for m in cfg.models if m.name == name), None)
-    if spec is None:
-        from segmint.segments.rules._bind import did_you_mean
+    import segmint
 
-        names = [m.name for m in cfg.models]
-        known = ", ".join(names) or "none (add one under models:)"
-        raise NotFoundError(
-            f"no model named {name!r} in the project file{did_you_mean(name, names)}; "
-            f"models: {known}"
-        )
-    return spec
+    return segmint.open(cfg).models.spec(name)
 
 
 @app.command()

@@ -226,12 +226,9 @@ def show_cmd(
     version: Annotated[str | None, typer.Option(help="Model version (default latest).")] = None,
 ) -> None:
     """Live recommendations for some customers from the saved model, with their reasons."""
-    from segmint.recommend import load_project_model, recommend_with_rules, rules_of
-    from segmint.recommend import project_inputs as inputs
-    from segmint.warehouse import connect
+    import segmint
 
     cli = _cli()
-    cfg = cli._config(config)
     ctx: dict[str, str] = {}
     for item in context or []:
         key, eq, value = item.partition("=")
@@ -239,24 +236,12 @@ def show_cmd(
             raise typer.BadParameter(f"{item!r}: expected key=value", param_hint="--context")
         ctx[key.strip()] = value.strip()
     try:
-        model, meta = load_project_model(cfg, version)
-        with connect(cfg.warehouse, cfg.base_dir) as wh:
-            inter, catalogue, _ = inputs(wh, cfg)
-        recs = recommend_with_rules(
-            model,
-            [str(c) for c in customers],
-            k=k,
-            rules=rules_of(cfg.recommend),
-            history=inter,
-            catalogue=catalogue if len(catalogue) else None,
-            context=ctx or None,
-        )
+        project = segmint.open(cli._config(config))
+        _model, meta = project.recommender(version)
+        recs = project.recommend([str(c) for c in customers], k=k, context=ctx, version=version)
     except SegmintError as exc:
         cli._fail(exc)
         return
-    titles = {}
-    if len(catalogue) and "title" in catalogue.columns:
-        titles = catalogue.set_index("product_id")["title"].to_dict()
     table = Table(title=f"Recommendations ({meta.get('version', '?')})")
     for col in ("customer", "rank", "product", "title", "score", "reason", "strategy"):
         table.add_column(col, justify="right" if col in ("rank", "score") else "left")
@@ -265,7 +250,7 @@ def show_cmd(
             escape(str(r.customer_id)),
             str(r.rank),
             escape(str(r.product_id)),
-            escape(str(titles.get(r.product_id) or "")),
+            escape(str(r.title) if isinstance(r.title, str) else ""),
             f"{r.score:.3f}",
             escape(str(r.reason)),
             str(r.strategy),

@@ -244,6 +244,20 @@ def _ordered(rules: dict[str, Rule]) -> dict[str, Rule]:
     return out
 
 
+def project_rules(
+    cfg: ProjectConfig,
+    wh: IbisWarehouse,
+    defined: Mapping[str, Mapping[str, Any]] | None = None,
+    skipped: dict[str, str] | None = None,
+) -> dict[str, Rule]:
+    """The rule segments as :func:`run_segments` computes them: compiled against what this
+    warehouse holds (its features, RFM columns and scored models), in dependency order, with
+    the API's definitions ``defined`` (see :func:`compile_segments`)."""
+    catalog = catalog_for(wh)
+    base = Catalog(catalog.values, {}, EVENT_TYPES, models=catalog.models)
+    return compile_segments(cfg, base, defined, skipped)
+
+
 def run_segments(
     cfg: ProjectConfig,
     wh: IbisWarehouse,
@@ -290,11 +304,8 @@ def run_segments(
             step(f"scoring {model.name}")
             _predictive(cfg, wh, model, as_of, run, definitions)
     step("rule inputs")
-    catalog = catalog_for(wh)
     skipped: dict[str, str] = {}
-    rules = compile_segments(
-        cfg, Catalog(catalog.values, {}, EVENT_TYPES, models=catalog.models), defined, skipped
-    )
+    rules = project_rules(cfg, wh, defined, skipped)
     run.notes += [
         f"segment '{name}' (defined over the API) is skipped: {why}"
         for name, why in sorted(skipped.items())
