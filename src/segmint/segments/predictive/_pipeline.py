@@ -63,8 +63,10 @@ def preprocessor(numeric: list[str], categorical: list[str], algorithm: str) -> 
     return ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=True)
 
 
-def classifier(algorithm: str, *, balanced: bool, n_classes: int, random_state: int) -> Any:
-    """The classifier with defaults that work without a search."""
+def classifier(
+    algorithm: str, *, balanced: bool, n_classes: int, random_state: int, n_jobs: int = 2
+) -> Any:
+    """The classifier with defaults that work without a search, on ``n_jobs`` threads."""
     weight = "balanced" if balanced else None
     if algorithm == "xgboost":
         from xgboost import XGBClassifier
@@ -77,7 +79,7 @@ def classifier(algorithm: str, *, balanced: bool, n_classes: int, random_state: 
             colsample_bytree=0.8,
             min_child_weight=3,
             tree_method="hist",
-            n_jobs=2,
+            n_jobs=n_jobs,
             random_state=random_state,
             eval_metric="logloss" if n_classes == 2 else "mlogloss",
         )
@@ -99,7 +101,7 @@ def classifier(algorithm: str, *, balanced: bool, n_classes: int, random_state: 
             subsample_freq=1,
             colsample_bytree=0.8,
             class_weight=weight,
-            n_jobs=2,
+            n_jobs=n_jobs,
             random_state=random_state,
             verbose=-1,
         )
@@ -111,7 +113,7 @@ def classifier(algorithm: str, *, balanced: bool, n_classes: int, random_state: 
             min_samples_leaf=2,
             max_features="sqrt",
             class_weight=weight,
-            n_jobs=2,
+            n_jobs=n_jobs,
             random_state=random_state,
         )
     if algorithm == "logistic":
@@ -131,6 +133,7 @@ def build_pipeline(
     imbalance: str,
     n_classes: int,
     random_state: int,
+    n_jobs: int = 2,
 ) -> Any:
     """Preprocessing, optional SMOTE, then the classifier, as one estimator.
 
@@ -143,6 +146,7 @@ def build_pipeline(
         balanced=imbalance == "class_weight",
         n_classes=n_classes,
         random_state=random_state,
+        n_jobs=n_jobs,
     )
     if imbalance == "smote":
         from imblearn.over_sampling import SMOTE
@@ -164,8 +168,13 @@ def fit_params(algorithm: str, imbalance: str, y: Any) -> dict[str, Any]:
     return {}
 
 
-def search_space(algorithm: str) -> dict[str, Any]:
-    """Hyperparameter distributions for the randomized search (``model__`` prefixed)."""
+def search_space(algorithm: str, *, trees_by_cv: bool = False) -> dict[str, Any]:
+    """Hyperparameter distributions for the randomized search (``model__`` prefixed).
+
+    With ``trees_by_cv`` (the plain search, which reads a boosted model's tree count off its
+    folds) ``n_estimators`` is a ceiling, so the boosted trees reach lower learning rates
+    with more trees; the successive-halving search of large sets samples the count itself.
+    """
     spaces: dict[str, dict[str, Any]] = {
         "xgboost": {
             "n_estimators": randint(150, 800),
@@ -192,4 +201,21 @@ def search_space(algorithm: str) -> dict[str, Any]:
         },
         "logistic": {"C": loguniform(1e-3, 1e2)},
     }
+    if trees_by_cv:
+        spaces["xgboost"].update(
+            n_estimators=randint(400, 1500),
+            learning_rate=loguniform(0.01, 0.1),
+            max_depth=randint(2, 7),
+            subsample=uniform(0.5, 0.5),
+            colsample_bytree=uniform(0.3, 0.7),
+            min_child_weight=loguniform(1, 30),
+        )
+        spaces["lightgbm"].update(
+            n_estimators=randint(400, 1500),
+            learning_rate=loguniform(0.01, 0.1),
+            num_leaves=randint(4, 64),
+            min_child_samples=randint(5, 100),
+            subsample=uniform(0.5, 0.5),
+            colsample_bytree=uniform(0.3, 0.7),
+        )
     return {f"model__{k}": v for k, v in spaces[algorithm].items()}

@@ -43,18 +43,50 @@ def comparison_rows(meta: dict[str, Any]) -> list[list[Any]]:
 
 
 def baseline_verdict(meta: dict[str, Any]) -> str | None:
-    """A sentence when the model does no better than its logistic baseline on held-out rows
-    (ROC-AUC), saying what to do; None when it beats it."""
+    """Whether the model beats its logistic baseline on the held-out rows (ROC-AUC) by more
+    than the spread of those figures, as a sentence, with what to do when it does not.
+
+    ``baseline_gap`` holds the gap and, from resampling the held-out rows, the spread of the
+    model's ROC-AUC (what another split would move it by) and the paired interval of the
+    gap. A win counts only when the gap is larger than that spread and its interval is above
+    zero; a smaller lead is reported as within the spread. Metadata without it (multi-class
+    models, older versions) is judged by the point figures, and a model ahead by them is not
+    commented on (None).
+    """
     mine = (meta.get("headline") or {}).get("roc_auc")
     base = (meta.get("baselines", {}).get("logistic") or {}).get("roc_auc")
-    if mine is None or base is None or mine > base:
+    if mine is None or base is None:
         return None
     searched = (meta.get("search_info") or {}).get("candidates", len(meta.get("search", [])))
     hint = "set search: 12 or more" if not searched else "use algorithm: logistic"
+    algo, figures = meta["algorithm"], f"ROC-AUC {mine:.4f} against {base:.4f}"
+    gap = meta.get("baseline_gap")
+    if not gap or "spread" not in gap:
+        if mine > base:
+            return None
+        return (
+            f"This {algo} model does no better than the logistic baseline on the held-out "
+            f"rows ({figures}): {hint}, or keep the baseline's simplicity."
+        )
+    spread = (
+        f"gap {gap['gap']:+.4f}; another draw of {gap['rows']:,} held-out rows moves this "
+        f"model's ROC-AUC by ±{gap['spread']:.4f}; {round(100 * gap['level'])}% interval of "
+        f"the gap {gap['low']:+.4f} to {gap['high']:+.4f}"
+    )
+    if gap["gap"] > gap["spread"] and gap["low"] > 0:
+        return (
+            f"This {algo} model beats the logistic baseline beyond the spread of the "
+            f"held-out rows ({figures}; {spread})."
+        )
+    if gap["gap"] <= 0:
+        return (
+            f"This {algo} model does no better than the logistic baseline on the held-out "
+            f"rows ({figures}; {spread}): {hint}, or keep the baseline's simplicity."
+        )
     return (
-        f"This {meta['algorithm']} model does no better than the logistic baseline on the "
-        f"held-out rows (ROC-AUC {mine:.4f} against {base:.4f}): {hint}, or keep the "
-        "baseline's simplicity."
+        f"This {algo} model is ahead of the logistic baseline, but not beyond the spread of "
+        f"the held-out rows ({figures}; {spread}): another split could reverse it. "
+        f"{hint[0].upper() + hint[1:]}, or keep the baseline's simplicity."
     )
 
 

@@ -30,17 +30,15 @@ from sklearn.dummy import DummyClassifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import (
-    ParameterSampler,
     StratifiedGroupKFold,
     StratifiedKFold,
     cross_val_predict,
-    cross_val_score,
     train_test_split,
 )
 
 from segmint.config import ModelConfig, ProjectConfig, SearchConfig
 from segmint.segments.predictive._dataset import TrainingSet, build_training_set
-from segmint.segments.predictive._evaluate import choose_threshold, evaluate, headline
+from segmint.segments.predictive._evaluate import auc_gap, choose_threshold, evaluate, headline
 from segmint.segments.predictive._explain import importance, typical_values
 from segmint.segments.predictive._model import PredictiveModel
 from segmint.segments.predictive._pipeline import (
@@ -48,6 +46,7 @@ from segmint.segments.predictive._pipeline import (
     fit_params,
     search_space,
 )
+from segmint.segments.predictive._search import plain, randomized_search, tried
 from segmint.warehouse import IbisWarehouse
 
 Progress = Callable[[str], None]
@@ -60,6 +59,10 @@ SIDE_ROWS = 100_000
 #: larger ones keep the model fitted on the training rows (the held-out figures are its own,
 #: and a fifth more rows changes little at that size)
 AUTO_REFIT_ROWS = 500_000
+#: training sets of fewer rows fit their trees on one thread: at that size the threads'
+#: sync at every tree costs more than it saves, and on a busy machine far more (a 400-tree
+#: XGBoost fit on 8,000 rows took 42 s on two threads of two shared cores, 5 s on one)
+THREADED_ROWS = 100_000
 #: attribute and context features the cold-start model may use
 FALLBACK_FEATURES = (
     "country",
@@ -152,11 +155,10 @@ def _search(
 ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
     """The best hyperparameters by cross-validation on ``rows`` (training rows only).
 
-    Up to ``search.candidates`` random candidates, and the defaults, are scored by the same
-    folds, one at a time with progress, until the time budget is spent (the candidate that
-    passes it finishes): the defaults are always scored first, so a search never returns
-    settings its own folds judge worse than them. Large sets use successive halving instead
-    (many candidates on small samples), which bounds its own time.
+    Up to ``search.candidates`` random candidates, and the defaults, within the time budget
+    (:func:`~segmint.segments.predictive._search.randomized_search`; boosted trees take
+    their tree count from the folds). Large sets use successive halving instead (many
+    candidates on small samples), which bounds its own time.
     """
     plan = spec.search
     n = plan.candidates
@@ -195,63 +197,21 @@ def _search(
             for i in range(len(res["params"]))
         ]
         halving = {"candidates": len(scored), "halving": True}
-        return dict(search.best_params_), _tried(scored), halving
-    budget = plan.budget(len(rows))
-    candidates: list[dict[str, Any]] = [{}]  # the defaults
-    candidates += list(
-        ParameterSampler(search_space(spec.algorithm), n_iter=n, random_state=spec.random_state)
+        return dict(search.best_params_), tried(scored), halving
+    return randomized_search(
+        pipe,
+        spec.algorithm,
+        X,
+        y,
+        candidates=n,
+        budget=plan.budget(len(rows)),
+        cv=cv,
+        groups=groups,
+        scoring=_scoring(ts),
+        params=params,
+        random_state=spec.random_state,
+        say=say,
     )
-    scored = []
-    start = time.perf_counter()
-    for i, cand in enumerate(candidates, 1):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            scores = cross_val_score(
-                clone(pipe).set_params(**cand),
-                X,
-                y,
-                groups=groups,
-                cv=cv,
-                scoring=_scoring(ts),
-                params=params,
-                error_score="raise",
-            )
-        scored.append((cand, float(np.mean(scores)), float(np.std(scores))))
-        spent = time.perf_counter() - start
-        best = max(s for _c, s, _d in scored)
-        say(
-            f"search: candidate {i}/{len(candidates)} scored {scored[-1][1]:.4f} "
-            f"(best {best:.4f}; {spent:.0f} of {budget:.0f} s)"
-        )
-        if spent > budget and i < len(candidates):
-            say(f"search: time budget of {budget:.0f} s spent after {i} of {len(candidates)}")
-            break
-    info: dict[str, Any] = {
-        "candidates": len(scored),
-        "planned": len(candidates),
-        "budget_s": budget,
-        "seconds": round(time.perf_counter() - start, 2),
-        "stopped_by_budget": len(scored) < len(candidates),
-    }
-    best_params = max(scored, key=lambda c: c[1])[0]
-    return best_params, _tried(scored), info
-
-
-def _tried(scored: list[tuple[dict[str, Any], float, float]]) -> list[dict[str, Any]]:
-    """The ten best candidates, best first, for the report ({} are the defaults)."""
-    ranked = sorted(scored, key=lambda c: -c[1])[:10]
-    return [
-        {
-            "params": {k.removeprefix("model__"): _plain(v) for k, v in cand.items()},
-            "score": score,
-            "std": std,
-        }
-        for cand, score, std in ranked
-    ]
-
-
-def _plain(v: Any) -> Any:
-    return v.item() if isinstance(v, np.generic) else v
 
 
 def _fit(pipe: Any, ts: TrainingSet, spec: ModelConfig, rows: np.ndarray, cols: list[str]) -> Any:
@@ -271,6 +231,7 @@ def _pipeline(ts: TrainingSet, spec: ModelConfig, cols: list[str], algorithm: st
         imbalance=spec.imbalance,
         n_classes=len(ts.classes),
         random_state=spec.random_state,
+        n_jobs=1 if len(ts.y) < THREADED_ROWS else 2,
     )
 
 
@@ -314,7 +275,7 @@ def train_model(
     clock["fit"] = time.perf_counter() - t
     t = time.perf_counter()
     say("baselines, history, fallback, importance")
-    baselines = _baselines(ts, spec, train, test, cols)
+    baselines, gap = _baselines(ts, spec, train, test, cols, proba)
     fallback_cols = [c for c in FALLBACK_FEATURES if c in cols]
     fb_fitted, fb_report = _fallback(ts, spec, train, test, fallback_cols, threshold, pipe)
     by_history = _by_history(ts, test, proba, threshold, fb_fitted, fallback_cols)
@@ -350,11 +311,11 @@ def train_model(
         "features": cols,
         "dtypes": {c: ("string" if c in ts.categorical else "number") for c in cols},
         "categorical": [c for c in ts.categorical if c in cols],
-        "classes": [_plain(c) for c in ts.classes],
-        "positive": _plain(ts.positive),
+        "classes": [plain(c) for c in ts.classes],
+        "positive": plain(ts.positive),
         "threshold": threshold if ts.binary else None,
         "threshold_choice": oof_info,
-        "params": {k.removeprefix("model__"): _plain(v) for k, v in best.items()},
+        "params": {k.removeprefix("model__"): plain(v) for k, v in best.items()},
         "search": tried,
         "search_info": search_info,
         "split": {
@@ -372,6 +333,7 @@ def train_model(
         "metrics": metrics,
         "headline": headline(metrics),
         "baselines": baselines,
+        "baseline_gap": gap,
         "by_history": by_history,
         "fallback": fb_report,
         "importance": imp[:25],
@@ -408,9 +370,16 @@ def _threshold(
 
 
 def _baselines(
-    ts: TrainingSet, spec: ModelConfig, train: np.ndarray, test: np.ndarray, cols: list[str]
-) -> dict[str, Any]:
-    """A majority-class model and a logistic regression, judged on the same test rows."""
+    ts: TrainingSet,
+    spec: ModelConfig,
+    train: np.ndarray,
+    test: np.ndarray,
+    cols: list[str],
+    proba: np.ndarray,
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """A majority-class model and a logistic regression, judged on the same test rows, and
+    (binary models) the model's ROC-AUC gap over the logistic one with its bootstrap spread
+    on those rows (``proba``: the model's test-row probabilities)."""
     X, y = ts.X.iloc[train][cols], ts.y.iloc[train]
     tX, ty = ts.X.iloc[test][cols], ts.y.iloc[test]
     out: dict[str, Any] = {}
@@ -424,11 +393,19 @@ def _baselines(
     if ts.binary:
         threshold, _ = _threshold(lr, ts, lr_spec, _sample(ts.y, lr_rows, 50_000, 1), cols)
     fitted = _fit(lr, ts, lr_spec, lr_rows, cols)
-    lg = evaluate(named, fitted.predict_proba(tX), ts.classes, threshold)
+    lr_proba = fitted.predict_proba(tX)
+    lg = evaluate(named, lr_proba, ts.classes, threshold)
     out["logistic"] = headline(lg)
     if not ts.binary:  # a stage model is judged class by class: so is its baseline
         out["logistic"]["per_class"] = lg["per_class"]
-    return out
+        return out, None
+    gap = auc_gap(
+        (ty.to_numpy() == 1).astype(int),
+        proba[:, 1],
+        lr_proba[:, 1],
+        random_state=spec.random_state,
+    )
+    return out, gap
 
 
 def _fallback(
