@@ -47,6 +47,16 @@ class NotFittedError(Terminal):
     """A model was asked to predict or recommend before it was fitted."""
 
 
+class InvalidParameter(Terminal, ValueError):
+    """A library call was given a value it cannot use (a parameter out of range, too few
+    rows). Also a ``ValueError``, so scikit-learn's conventions and checks hold for the
+    estimators that raise it."""
+
+
+class InvalidArgument(Terminal, TypeError):
+    """A library call was given an argument of the wrong kind. Also a ``TypeError``."""
+
+
 class RuleError(Terminal):
     """A rule or feature expression cannot be used: it names something unknown or mixes types.
 

@@ -327,3 +327,25 @@ def test_relabel_renames_everything() -> None:
     assert model.next_id_ == 11
     with pytest.raises(ValueError, match="distinct ids"):
         model.relabel({10: 1})
+
+
+def test_every_refusal_is_a_segmint_error_and_what_scikit_learn_expects() -> None:
+    """Regression (issue 16, item 4): the clusterer raised bare ValueError and scikit-learn's
+    NotFittedError, which ``except SegmintError`` missed; they are segmint errors now, and
+    still the ValueError / NotFittedError scikit-learn's conventions name."""
+    from sklearn.exceptions import NotFittedError as SklearnNotFitted
+
+    from segmint.errors import NotFittedError, SegmintError
+
+    with pytest.raises(SklearnNotFitted) as unfitted:
+        SegmentClusterer().predict(np.ones((3, 2)))
+    assert isinstance(unfitted.value, NotFittedError)
+    with pytest.raises(ValueError, match="n_samples=1") as few:
+        SegmentClusterer(k=2).fit(np.ones((1, 2)))
+    assert isinstance(few.value, SegmintError)
+    with pytest.raises(ValueError, match="method='nope'") as bad:
+        SegmentClusterer(method="nope").fit(np.ones((10, 2)))
+    assert isinstance(bad.value, SegmintError)
+    with pytest.raises(ValueError) as inf:  # scikit-learn's own words, as a segmint error
+        SegmentClusterer(k=2).fit(np.array([[1.0, np.inf], [2.0, 3.0], [4.0, 5.0]]))
+    assert isinstance(inf.value, SegmintError) and "infinity" in str(inf.value)

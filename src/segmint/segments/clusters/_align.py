@@ -15,7 +15,9 @@ from typing import Any
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
-from sklearn.utils.validation import check_is_fitted
+
+from segmint.errors import InvalidParameter
+from segmint.segments.clusters._data import check_fitted
 
 #: default refusal threshold, as a share of the old model's median nearest-centre distance
 MATCH_SHARE = 0.5
@@ -81,10 +83,10 @@ def align(
     {0: 7, 1: 3}
     """
     for m in (new_model, old_model):
-        check_is_fitted(m, "prototypes_")
+        check_fitted(m, "prototypes_")
     missing = sorted(set(old_model.features_) - set(new_model.features_))
     if missing:
-        raise ValueError(f"the models do not share features: the new one lacks {missing}")
+        raise InvalidParameter(f"the models do not share features: the new one lacks {missing}")
     old_c = centres_in(old_model, old_model)
     new_c = centres_in(new_model, old_model)
     threshold = _threshold(old_c) if max_distance is None else float(max_distance)

@@ -13,9 +13,10 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+from sklearn.exceptions import NotFittedError as SklearnNotFitted
 from sklearn.utils.validation import check_array
 
-from segmint.errors import SegmintWarning
+from segmint.errors import InvalidArgument, InvalidParameter, NotFittedError, SegmintWarning
 
 
 class ClusteringWarning(SegmintWarning):
@@ -27,12 +28,12 @@ def check_features(features: object) -> list[str] | None:
     if features is None:
         return None
     if isinstance(features, str) or not isinstance(features, Sequence):
-        raise TypeError(f"features must be a list of column names, got {features!r}")
+        raise InvalidArgument(f"features must be a list of column names, got {features!r}")
     names = [str(f) for f in features]
     if not names:
-        raise ValueError("features is empty: give at least one column name, or None for all")
+        raise InvalidParameter("features is empty: give at least one column name, or None for all")
     if len(set(names)) != len(names):
-        raise ValueError(f"features has duplicate names: {names}")
+        raise InvalidParameter(f"features has duplicate names: {names}")
     return names
 
 
@@ -45,10 +46,11 @@ def as_frame(
     boolean column); any other array-like is read positionally (``features`` then names its
     columns, else they are ``x0, x1, ...``). Missing values become NaN; infinities, strings,
     complex numbers, sparse matrices, empty inputs and 1-D arrays are refused with a
-    ``ValueError`` or ``TypeError`` as scikit-learn's ``check_array`` words them.
+    ``InvalidParameter`` or ``InvalidArgument`` (a ``ValueError`` or ``TypeError``) in
+    scikit-learn's words.
     """
     if isinstance(X, ir.Table):
-        raise TypeError(
+        raise InvalidArgument(
             "X is a warehouse table: fit() accepts one (it samples it), but to label every "
             "row inside the warehouse use segmint.segments.clusters.assign(model, table)"
         )
@@ -58,11 +60,11 @@ def as_frame(
         X = X.to_pandas()
     if isinstance(X, pd.DataFrame):
         return _from_frame(X, features), True
-    values = check_array(
+    values = _checked(
         X, dtype=np.float64, ensure_all_finite="allow-nan", ensure_min_samples=1, copy=False
     )
     if features is not None and len(features) != values.shape[1]:
-        raise ValueError(
+        raise InvalidParameter(
             f"X has {values.shape[1]} features, but {who} is expecting "
             f"{len(features)} features as input ({features})"
         )
@@ -76,7 +78,7 @@ def _from_frame(df: pd.DataFrame, features: list[str] | None) -> pd.DataFrame:
     else:
         missing = [f for f in features if f not in df.columns]
         if missing:
-            raise ValueError(
+            raise InvalidParameter(
                 f"X lacks the feature columns {missing}; it has {list(df.columns)[:20]}"
             )
         cols = list(features)
@@ -84,12 +86,38 @@ def _from_frame(df: pd.DataFrame, features: list[str] | None) -> pd.DataFrame:
         {str(c): _float_column(df[c], str(c)) for c in cols}, index=df.index, copy=False
     )
     # validates what the columns hold (infinities, emptiness) with scikit-learn's messages
-    check_array(
+    _checked(
         out.to_numpy(dtype=np.float64) if cols else np.empty((len(df), 0)),
         ensure_all_finite="allow-nan",
         ensure_min_samples=1,
     )
     return out
+
+
+def _checked(X: Any, **kw: Any) -> np.ndarray:
+    """scikit-learn's ``check_array``, its refusals raised as segmint errors (still a
+    ValueError or TypeError, in scikit-learn's words)."""
+    try:
+        return check_array(X, **kw)
+    except ValueError as exc:
+        raise InvalidParameter(str(exc)) from exc
+    except TypeError as exc:
+        raise InvalidArgument(str(exc)) from exc
+
+
+class ClusteringNotFitted(NotFittedError, SklearnNotFitted):
+    """A clustering (or its preprocessor) was used before :meth:`fit`: a segmint
+    :class:`~segmint.errors.NotFittedError` and scikit-learn's ``NotFittedError`` both, so
+    either ``except`` catches it and scikit-learn's estimator checks stay green."""
+
+
+def check_fitted(estimator: Any, attribute: str) -> None:
+    """Raise :class:`ClusteringNotFitted` unless ``estimator`` has ``attribute`` (set by fit)."""
+    if not hasattr(estimator, attribute):
+        raise ClusteringNotFitted(
+            f"This {type(estimator).__name__} instance is not fitted yet. Call 'fit' with "
+            "appropriate arguments before using this estimator."
+        )
 
 
 def _numeric(col: pd.Series) -> bool:
@@ -101,7 +129,7 @@ def _float_column(col: pd.Series, name: str) -> np.ndarray:
         try:
             return pd.to_numeric(col, errors="raise").to_numpy(dtype=np.float64, na_value=np.nan)
         except (TypeError, ValueError):
-            raise ValueError(
+            raise InvalidParameter(
                 f"feature column '{name}' is not numeric (dtype {col.dtype}): cluster on "
                 "numbers, booleans or encoded categories"
             ) from None
@@ -130,7 +158,7 @@ def sample_table(table: ir.Table, features: list[str] | None, size: int, seed: i
         features = [c for c, t in table.schema().items() if t.is_numeric() or t.is_boolean()]
     missing = [f for f in features if f not in table.columns]
     if missing:
-        raise ValueError(f"table lacks the feature columns {missing}")
+        raise InvalidParameter(f"table lacks the feature columns {missing}")
     cols = table.select(*features)
     n = int(cols.count().execute())
     if n > size:

@@ -13,12 +13,13 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClusterMixin, clone
 from sklearn.metrics import adjusted_rand_score
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
 
+from segmint.errors import InvalidParameter
 from segmint.segments.clusters._data import (
     ClusteringWarning,
     as_frame,
     check_features,
+    check_fitted,
     jsonable,
     sample_rows,
     sample_table,
@@ -197,7 +198,7 @@ class SegmentClusterer(ClusterMixin, BaseEstimator):
             frame = full if idx is None else full.iloc[idx]
         n = len(frame)
         if n < 2:
-            raise ValueError(f"n_samples={n} should be >= 2 to find clusters")
+            raise InvalidParameter(f"n_samples={n} should be >= 2 to find clusters")
         ks = self._ks(n)
         self.preprocessor_ = Preprocessor(
             log=self.log, pca=self.pca, random_state=rng.randint(2**31 - 1)
@@ -242,13 +243,13 @@ class SegmentClusterer(ClusterMixin, BaseEstimator):
 
     def _check_params(self) -> None:
         if self.method not in METHODS:
-            raise ValueError(f"method={self.method!r}: expected one of {METHODS}")
+            raise InvalidParameter(f"method={self.method!r}: expected one of {METHODS}")
         for name, least in (("sample_size", 2), ("silhouette_sample", 2), ("n_init", 1)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < least:
-                raise ValueError(f"{name}={v!r} should be an int >= {least}")
+                raise InvalidParameter(f"{name}={v!r} should be an int >= {least}")
         if self.covariance_type not in ("full", "tied", "diag", "spherical"):
-            raise ValueError(
+            raise InvalidParameter(
                 f"covariance_type={self.covariance_type!r}: expected full, tied, diag or spherical"
             )
 
@@ -260,18 +261,18 @@ class SegmentClusterer(ClusterMixin, BaseEstimator):
             return []
         if isinstance(self.k, str):
             if self.k != "auto":
-                raise ValueError(f"k={self.k!r}: expected an int or 'auto'")
+                raise InvalidParameter(f"k={self.k!r}: expected an int or 'auto'")
             lo, hi = _pair(self.k_range)
             top = min(hi, n - 1)
             if lo > top:
-                raise ValueError(
+                raise InvalidParameter(
                     f"n_samples={n} is too few for k_range={self.k_range}: need at least {lo + 1}"
                 )
             return list(range(lo, top + 1))
         if isinstance(self.k, bool) or not isinstance(self.k, int | np.integer) or self.k < 1:
-            raise ValueError(f"k={self.k!r}: expected an int >= 1 or 'auto'")
+            raise InvalidParameter(f"k={self.k!r}: expected an int >= 1 or 'auto'")
         if self.k > n:
-            raise ValueError(f"n_samples={n} should be >= k={self.k}")
+            raise InvalidParameter(f"n_samples={n} should be >= k={self.k}")
         return [int(self.k)]
 
     # using a fitted model
@@ -288,7 +289,7 @@ class SegmentClusterer(ClusterMixin, BaseEstimator):
         -------
         ndarray of int64, shape (n_samples,)
         """
-        check_is_fitted(self, "prototypes_")
+        check_fitted(self, "prototypes_")
         frame, _ = as_frame(X, self.features_, type(self).__name__)
         return self.prototypes_.predict(self.preprocessor_.transform(frame))
 
@@ -305,9 +306,9 @@ class SegmentClusterer(ClusterMixin, BaseEstimator):
         dict
             ``{"n_boot", "eval_size", "mean", "min", "scores"}``, also kept as ``stability_``.
         """
-        check_is_fitted(self, "prototypes_")
+        check_fitted(self, "prototypes_")
         if n_boot < 1:
-            raise ValueError(f"n_boot={n_boot} should be >= 1")
+            raise InvalidParameter(f"n_boot={n_boot} should be >= 1")
         frame, _ = as_frame(X, self.features_)
         rng = check_random_state(self.random_state)
         ev = sample_rows(len(frame), eval_size, rng)
@@ -341,11 +342,11 @@ class SegmentClusterer(ClusterMixin, BaseEstimator):
         -------
         self
         """
-        check_is_fitted(self, "prototypes_")
+        check_fitted(self, "prototypes_")
         full = {int(i): int(mapping.get(int(i), int(i))) for i in self.cluster_ids_}
         new = list(full.values())
         if len(set(new)) != len(new) or min(new, default=0) < 0:
-            raise ValueError(f"relabelling must give distinct ids >= 0, got {full}")
+            raise InvalidParameter(f"relabelling must give distinct ids >= 0, got {full}")
         full[-1] = -1
         self.prototypes_ = self.prototypes_.relabel(full)
         self.cluster_ids_ = np.array([full[int(i)] for i in self.cluster_ids_], dtype=np.int64)
@@ -365,7 +366,7 @@ class SegmentClusterer(ClusterMixin, BaseEstimator):
         Holds the parameters, preprocessing constants, prototypes, cluster ids, centres,
         names, profiles, selection scores and stability; not ``labels_`` (one per row).
         """
-        check_is_fitted(self, "prototypes_")
+        check_fitted(self, "prototypes_")
         params = self.get_params(deep=False)
         seed = params["random_state"]
         # a RandomState's position cannot be stored: the saved model refits unseeded
@@ -398,7 +399,7 @@ class SegmentClusterer(ClusterMixin, BaseEstimator):
     def from_dict(cls, data: Mapping[str, Any]) -> SegmentClusterer:
         """A fitted model from :meth:`to_dict`'s output; predicts exactly as the original."""
         if data.get("format") != FORMAT or data.get("version") != FORMAT_VERSION:
-            raise ValueError(
+            raise InvalidParameter(
                 f"not a segmint cluster model: format={data.get('format')!r}, "
                 f"version={data.get('version')!r} (expected {FORMAT!r}, {FORMAT_VERSION})"
             )
@@ -436,8 +437,8 @@ def _pair(value: object) -> tuple[int, int]:
         or len(value) != 2
         or not all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in value)
     ):
-        raise ValueError(f"k_range={value!r} should be two ints (smallest k, largest k)")
+        raise InvalidParameter(f"k_range={value!r} should be two ints (smallest k, largest k)")
     lo, hi = int(value[0]), int(value[1])
     if not 2 <= lo <= hi:
-        raise ValueError(f"k_range={value!r} should satisfy 2 <= smallest <= largest")
+        raise InvalidParameter(f"k_range={value!r} should satisfy 2 <= smallest <= largest")
     return lo, hi

@@ -26,9 +26,9 @@ from scipy.stats import skew
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.decomposition import PCA
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
 
-from segmint.segments.clusters._data import as_frame, check_features, literal
+from segmint.errors import InvalidArgument, InvalidParameter
+from segmint.segments.clusters._data import as_frame, check_features, check_fitted, literal
 
 #: skewness above which ``log='auto'`` takes the signed log of a column
 SKEW_THRESHOLD = 0.5
@@ -126,18 +126,20 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         if isinstance(self.log, list | tuple):
             unknown = [c for c in self.log if c not in self.features_]
             if unknown:
-                raise ValueError(f"log names columns that are not features: {unknown}")
+                raise InvalidParameter(f"log names columns that are not features: {unknown}")
             return np.array([f in self.log for f in self.features_], dtype=bool)
-        raise ValueError(f"log must be 'auto', True, False or a list of columns, got {self.log!r}")
+        raise InvalidParameter(
+            f"log must be 'auto', True, False or a list of columns, got {self.log!r}"
+        )
 
     def _fit_pca(self, z: np.ndarray) -> None:
         p = self.pca
         if isinstance(p, bool) or not isinstance(p, int | float):
-            raise TypeError(f"pca must be None, an int or a float in (0, 1), got {p!r}")
+            raise InvalidArgument(f"pca must be None, an int or a float in (0, 1), got {p!r}")
         if isinstance(p, float) and not 0 < p < 1:
-            raise ValueError(f"pca={p} as a float must be a variance share in (0, 1)")
+            raise InvalidParameter(f"pca={p} as a float must be a variance share in (0, 1)")
         if isinstance(p, int) and not 1 <= p <= min(z.shape):
-            raise ValueError(
+            raise InvalidParameter(
                 f"pca={p} components should be between 1 and min(n_samples={z.shape[0]}, "
                 f"n_features={z.shape[1]})"
             )
@@ -154,13 +156,13 @@ class Preprocessor(TransformerMixin, BaseEstimator):
     @property
     def logged_features(self) -> list[str]:
         """The columns that take the log."""
-        check_is_fitted(self, "log_")
+        check_fitted(self, "log_")
         return [f for f, lg in zip(self.features_, self.log_, strict=True) if lg]
 
     @property
     def output_names(self) -> list[str]:
         """Names of the output coordinates: the features, or ``pc1, pc2, ...`` after PCA."""
-        check_is_fitted(self, "scale_")
+        check_fitted(self, "scale_")
         if self.components_ is None:
             return list(self.features_)
         return [f"pc{i + 1}" for i in range(len(self.components_))]
@@ -171,7 +173,7 @@ class Preprocessor(TransformerMixin, BaseEstimator):
 
     def scaled(self, X: Any) -> np.ndarray:
         """Imputed, logged and scaled values, before PCA: shape (n_samples, n_features)."""
-        check_is_fitted(self, "scale_")
+        check_fitted(self, "scale_")
         frame, _ = as_frame(X, self.features_, type(self).__name__)
         values = frame.to_numpy(dtype=np.float64)
         filled = np.where(np.isnan(values), self.medians_, values)
@@ -203,7 +205,7 @@ class Preprocessor(TransformerMixin, BaseEstimator):
 
     def inverse(self, Y: np.ndarray) -> pd.DataFrame:
         """Raw feature values of output coordinates (PCA, scaling and log undone)."""
-        check_is_fitted(self, "scale_")
+        check_fitted(self, "scale_")
         z = np.asarray(Y, dtype=np.float64)
         if self.components_ is not None and self.pca_mean_ is not None:
             z = z @ self.components_ + self.pca_mean_
@@ -224,10 +226,10 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         dict of str to FloatingValue
             One expression per output coordinate, named as :attr:`output_names`.
         """
-        check_is_fitted(self, "scale_")
+        check_fitted(self, "scale_")
         missing = [f for f in self.features_ if f not in table.columns]
         if missing:
-            raise ValueError(f"table lacks the feature columns {missing}")
+            raise InvalidParameter(f"table lacks the feature columns {missing}")
         z: list[ir.FloatingValue] = []
         for i, name in enumerate(self.features_):
             col = table[name]
@@ -256,7 +258,7 @@ class Preprocessor(TransformerMixin, BaseEstimator):
 
     def to_dict(self) -> dict[str, Any]:
         """The fitted constants as JSON-able lists (see :meth:`from_dict`)."""
-        check_is_fitted(self, "scale_")
+        check_fitted(self, "scale_")
         return {
             "params": {
                 "features": self.features,

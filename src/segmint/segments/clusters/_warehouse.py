@@ -13,9 +13,8 @@ from typing import Any
 
 import ibis
 import ibis.expr.types as ir
-from sklearn.utils.validation import check_is_fitted
 
-from segmint.segments.clusters._data import literal
+from segmint.segments.clusters._data import check_fitted, literal
 from segmint.segments.clusters._prototypes import Prototypes
 
 _TMP = "__segmint_cluster_"
@@ -49,7 +48,7 @@ def assign_expr(model: Any, table: ir.Table) -> ir.IntegerValue:
     >>> con.to_pandas(t.mutate(cluster=assign_expr(model, t))).cluster.tolist()
     [0, 0, 0, 0, 1, 1, 1]
     """
-    check_is_fitted(model, "prototypes_")
+    check_fitted(model, "prototypes_")
     protos: Prototypes = model.prototypes_
     z = list(model.preprocessor_.expr(table).values())
     sq = _dot(z, None) if protos.radius is not None else None
@@ -77,7 +76,7 @@ def assign(model: Any, table: ir.Table, *, column: str = "cluster") -> ir.Table:
     ibis.Table
         An unexecuted expression: write it with ``warehouse.write(name, expr)``.
     """
-    check_is_fitted(model, "prototypes_")
+    check_fitted(model, "prototypes_")
     protos: Prototypes = model.prototypes_
     coords = model.preprocessor_.expr(table)
     znames = [f"{_TMP}z{i}" for i in range(len(coords))]

@@ -14,7 +14,7 @@ import ibis
 import ibis.expr.types as ir
 
 from segmint.config import RFMConfig, RFMDimension
-from segmint.errors import SchemaError
+from segmint.errors import InvalidArgument, SchemaError
 from segmint.segments.rfm._grid import GRID, SEGMENTS
 from segmint.segments.rfm._schema import INPUT, RC, SCHEMA
 
@@ -86,7 +86,7 @@ def rfm_scores(features: ir.Table, cfg: RFMConfig | None = None) -> ir.Table:
     """
     cfg = RFMConfig() if cfg is None else cfg
     if not isinstance(cfg, RFMConfig):
-        raise TypeError(f"cfg should be an RFMConfig, got {type(cfg).__name__}")
+        raise InvalidArgument(f"cfg should be an RFMConfig, got {type(cfg).__name__}")
     missing = [c for c in INPUT if c not in features.columns]
     if missing:
         raise SchemaError(

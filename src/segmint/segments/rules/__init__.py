@@ -5,6 +5,7 @@ A rule such as ``count(purchase, 30d) > 5 and country == "DE"`` is parsed and ch
 expression over every customer in the warehouse (batch), and as a compiled Python function
 over one :class:`Profile` (the real-time path). docs/rules.md is the language reference.
 
+>>> from segmint.segments.rules import Profile, compile_rule
 >>> rule = compile_rule('rfm_segment in ("Champions", "Loyal") and recency_days > 60')
 >>> rule.matches(Profile(values={"rfm_segment": "Loyal", "recency_days": 75.0}))
 True
