@@ -13,7 +13,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,postgres,redis,browser,lightgbm]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,postgres,redis,browser,lightgbm,serve]'
 	rm -f $(VENV)/.installed-*
 	touch $@
 

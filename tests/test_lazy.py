@@ -91,3 +91,25 @@ def test_a_name_missing_from_the_imports_fails_on_import(tmp_path: Path) -> None
     assert getattr_("dumps") is json.dumps
     with pytest.raises(AttributeError, match="nothing"):
         getattr_("nothing")
+
+
+def test_serve_without_the_serve_extra_says_what_to_install(tmp_path: Path) -> None:
+    """Regression (issue 16, item 3): the API server moved to the ``serve`` extra; without
+    it, ``segmint serve`` must say which extra to install, not fail with a traceback."""
+    config = tmp_path / "segmint.yaml"
+    config.write_text("project: bare\n", encoding="utf-8")
+    code = (
+        "import sys\n"
+        "sys.modules['fastapi'] = None  # as if the extra were not installed\n"
+        "from typer.testing import CliRunner\n"
+        "from segmint.cli import app\n"
+        f"r = CliRunner().invoke(app, ['serve', '-c', {str(config)!r}])\n"
+        "print(r.exit_code); print(r.output)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.splitlines()[0] != "0"
+    said = " ".join(out.split())  # the console wraps long lines
+    assert "pip install 'segmint[serve]'" in said and "needs fastapi" in said
+    assert "Traceback" not in out

@@ -24,6 +24,28 @@ def _cli() -> Any:
     return cli
 
 
+def _need_serve_extra(what: str, modules: tuple[str, ...]) -> None:
+    """Stop with a clear message when the ``serve`` extra (the API server, webhook
+    delivery) is not installed, instead of an ImportError's traceback."""
+    import importlib
+
+    missing = []
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        from segmint.errors import ConfigError
+
+        _cli()._fail(
+            ConfigError(
+                f"{what} needs {', '.join(missing)}, which segmint's core install leaves out: "
+                "pip install 'segmint[serve]'"
+            )
+        )
+
+
 def serve(
     config: _Config = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -32,6 +54,7 @@ def serve(
     log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "warning",
 ) -> None:
     """Serve the API (/v1, OpenAPI at /docs) over the online store."""
+    _need_serve_extra("segmint serve", ("fastapi", "uvicorn", "httpx", "prometheus_client"))
     import uvicorn
 
     from segmint.config import find_config
@@ -99,6 +122,8 @@ def worker(
 
     cli = _cli()
     cfg = cli._config(config)
+    if cfg.serve.webhooks:
+        _need_serve_extra("webhook delivery (serve.webhooks)", ("httpx",))
     try:
         rt = Runtime.open(cfg)
     except SegmintError as exc:
