@@ -888,6 +888,7 @@ def score(
 
 
 def main() -> None:  # pragma: no cover - console entry point
+    """Run the ``segmint`` command line (the console script's entry point)."""
     app()
 
 

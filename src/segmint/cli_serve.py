@@ -225,6 +225,8 @@ def keys_revoke(
 
 
 def register(app: typer.Typer, keys_app: typer.Typer) -> None:
+    """Add ``serve``, ``publish`` and ``worker`` to ``app``, and ``create``, ``list`` and ``revoke``
+    to ``keys_app``."""
     app.command()(serve)
     app.command()(publish)
     app.command()(worker)

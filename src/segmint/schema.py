@@ -128,6 +128,8 @@ class Column:
 
     @property
     def rule_range(self) -> str:
+        """The name of the rule its min/max check reports under: ``range_rule``, else
+        ``<name>_range``."""
         return self.range_rule or f"{self.name}_range"
 
 
@@ -150,6 +152,7 @@ class Table:
     one_of: tuple[str, ...] = field(default=())  # at least one of these must be present
 
     def column(self, name: str) -> Column:
+        """The column called ``name``; KeyError when the table has none."""
         for c in self.columns:
             if c.name == name:
                 return c
@@ -157,6 +160,7 @@ class Table:
 
     @property
     def names(self) -> list[str]:
+        """The column names, in order."""
         return [c.name for c in self.columns]
 
 

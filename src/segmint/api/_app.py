@@ -49,6 +49,8 @@ _STATUS = (
 
 
 def error_response(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
+    """The error body every failure answers: ``error`` (a code), ``message``, ``problems`` (empty)
+    and any ``extra`` fields."""
     return JSONResponse({"error": code, "message": message, "problems": [], **extra}, status)
 
 
@@ -79,6 +81,8 @@ class Auth:
         self._read = 0.0
 
     def records(self) -> dict[str, dict[str, Any]]:
+        """The stored key records by key id, re-read at most every ``ttl`` seconds (while the
+        store is down, those last read)."""
         if time.monotonic() - self._read > self.ttl:
             try:
                 self._keys = self.rt.store.get_meta("keys")
@@ -88,6 +92,9 @@ class Auth:
         return self._keys
 
     def check(self, request: Request, scope: str) -> ApiKey:
+        """The request's key (``Authorization: Bearer`` or ``X-API-Key``) when valid, not revoked
+        and allowed ``scope``; else raise Denied (401 or 403). With auth disabled, a key with
+        every scope."""
         if not self.enabled:
             return ApiKey("-", "auth disabled", tuple(SCOPES), "")
         header = request.headers.get("authorization", "")

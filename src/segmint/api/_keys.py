@@ -36,6 +36,7 @@ class ApiKey:
     revoked_at: str | None = None
 
     def allows(self, scope: str) -> bool:
+        """Whether the key may use ``scope``: not revoked, and holding it or ``admin``."""
         return self.revoked_at is None and (scope in self.scopes or "admin" in self.scopes)
 
 
@@ -67,6 +68,7 @@ def _record(key: ApiKey) -> dict[str, Any]:
 
 
 def list_keys(store: OnlineStore) -> list[ApiKey]:
+    """Every stored key, oldest first (revoked ones included)."""
     return [
         ApiKey(kid, r["name"], tuple(r["scopes"]), r["created_at"], r.get("revoked_at"))
         for kid, r in sorted(store.get_meta(KEYS).items(), key=lambda kv: kv[1]["created_at"])
@@ -74,6 +76,8 @@ def list_keys(store: OnlineStore) -> list[ApiKey]:
 
 
 def revoke_key(store: OnlineStore, key_id: str) -> ApiKey:
+    """Mark key ``key_id`` revoked (a second revoke keeps the first time) and return it;
+    NotFoundError when there is no such key."""
     rec = store.get_meta(KEYS).get(key_id)
     if rec is None:
         raise NotFoundError(f"no API key has the id {key_id!r} (see `segmint keys list`)")

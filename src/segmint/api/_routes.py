@@ -54,6 +54,9 @@ _HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="The key 
 
 
 def need(scope: str) -> Callable[..., Awaitable[ApiKey]]:
+    """A route dependency passing only requests whose key allows ``scope`` (else Auth.check raises
+    Denied: 401 or 403)."""
+
     # async: a plain function would be run in the thread pool, a hop per request
     async def check(
         request: Request,
@@ -263,6 +266,8 @@ async def get_recommendations(
 # --- segments ------------------------------------------------------------------------------
 @router.get("/v1/segments", response_model=m.SegmentList, tags=["segments"], responses=_errors())
 def list_segments(request: Request, _key: Annotated[ApiKey, Depends(need("segments:read"))]) -> Any:
+    """Every segment the service knows (rule segments of segmint.yaml or the API, and those the
+    batch path published), with its size."""
     return {"segments": reads.segment_list(_rt(request))}
 
 
@@ -403,6 +408,8 @@ def segment_history(
     _key: Annotated[ApiKey, Depends(need("segments:read"))],
     limit: Annotated[int, Query(ge=1, le=1_000)] = 100,
 ) -> Any:
+    """The batch computations of a segment (size, entered, exited per as-of) and its latest
+    ``limit`` live changes, newest first."""
     return reads.segment_history(_rt(request), name, limit)
 
 

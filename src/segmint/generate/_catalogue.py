@@ -45,6 +45,7 @@ class Catalogue:
 
     @property
     def n_top(self) -> int:
+        """How many top-level categories the catalogue has."""
         return len(self.top_names)
 
     def leaves(self, rng: np.random.Generator, top: np.ndarray) -> np.ndarray:

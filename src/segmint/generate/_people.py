@@ -44,6 +44,7 @@ class Visitors:
 
     @property
     def n(self) -> int:
+        """How many visitors the chunk has, known and anonymous."""
         return len(self.persona)
 
 

@@ -37,10 +37,12 @@ class Plan:
 
     @property
     def sessions(self) -> int:
+        """How many sessions are planned."""
         return len(self.visitor)
 
     @property
     def events(self) -> int:
+        """How many events the sessions hold in all."""
         return int(self.counts.sum())
 
 

@@ -38,6 +38,8 @@ class CsvFile:
         self._out.write((",".join(self.columns) + "\n").encode())
 
     def write(self, table: pa.Table) -> None:
+        """Append the rows of ``table``, whose columns must be the file's in order (ValueError
+        otherwise)."""
         if tuple(table.column_names) != self.columns:
             raise ValueError(f"{self.path.name}: columns {table.column_names} != {self.columns}")
         if len(table):
@@ -45,6 +47,7 @@ class CsvFile:
             self.rows += len(table)
 
     def close(self) -> None:
+        """Finish the gzip stream, if any, and close the file."""
         if self._out is not self._raw:
             self._out.close()
         self._raw.close()
@@ -72,6 +75,8 @@ class RollingCsv:
         return self._current
 
     def write(self, table: pa.Table) -> None:
+        """Append the rows of ``table``, starting a new file whenever the current one holds
+        ``max_rows``."""
         done = 0
         while done < len(table):
             current = self._current
@@ -83,6 +88,7 @@ class RollingCsv:
         self.rows += len(table)
 
     def close(self) -> None:
+        """Close the current file; with nothing written, write one header-only file first."""
         if self._current is None:
             self._next()  # an empty shop still gets one (header-only) events file
         assert self._current is not None

@@ -142,11 +142,13 @@ class PiiCipher:
     # vectorized forms, used as DuckDB UDFs -------------------------------------------------
 
     def encrypt_array(self, values: pa.Array, columns: pa.Array) -> pa.Array:
+        """``encrypt`` of each value for the column beside it; nulls stay null."""
         return pa.array(
             _map2(values.to_pylist(), columns.to_pylist(), self.encrypt), type=pa.string()
         )
 
     def hash_array(self, values: pa.Array) -> pa.Array:
+        """``hash`` of each (already normalized) value; nulls stay null."""
         return pa.array(
             [None if v is None else self.hash(v) for v in values.to_pylist()], type=pa.string()
         )

@@ -29,7 +29,8 @@ class StreamBus(Protocol):
 
     url: str
 
-    def ping(self) -> None: ...
+    def ping(self) -> None:
+        """Raise StoreUnavailable unless the bus answers."""
 
     def append(self, events: Sequence[Mapping[str, Any]]) -> list[str]:
         """Append events (JSON-able mappings); return their stream ids."""
@@ -41,9 +42,11 @@ class StreamBus(Protocol):
         """Entries another consumer read but did not ack for ``min_idle_ms`` (it died),
         now ``consumer``'s."""
 
-    def ack(self, ids: Sequence[str]) -> None: ...
+    def ack(self, ids: Sequence[str]) -> None:
+        """Mark entries of the group processed, so they are not delivered again."""
 
     def lag(self) -> dict[str, int]:
         """``pending`` (read, not acked) and ``waiting`` (not yet read) entries."""
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release the bus's connections."""

@@ -153,6 +153,8 @@ class Runtime:
 
     @classmethod
     def open(cls, cfg: ProjectConfig) -> Runtime:
+        """The store and bus ``cfg.serve`` names, with the live rules compiled; ConfigError for a
+        URL of neither kind, StoreUnavailable when the store does not answer."""
         store = open_store(cfg.serve.online_store, cfg.base_dir)
         if hasattr(store, "event_ttl_s"):  # the stream path's arrival markers: the window
             store.event_ttl_s = cfg.serve.dedup_days * 86_400.0
@@ -203,12 +205,15 @@ class Runtime:
         return self._model
 
     def close(self) -> None:
+        """Close the store and the bus."""
         self.store.close()
         if self.bus is not None:
             self.bus.close()
 
     # --- segments defined over the API ---------------------------------------------------
     def defined(self) -> dict[str, dict[str, Any]]:
+        """The segments defined over the API, by name (rule, description, created and updated
+        times), read from the store."""
         return self.store.get_meta(SEGMENTS)
 
     def define(

@@ -330,10 +330,12 @@ class RedisStore:
         return guarded(self._what)
 
     def ping(self) -> None:
+        """Raise StoreUnavailable unless Redis answers PING."""
         with self._guard():
             self._r.ping()
 
     def close(self) -> None:
+        """Close the Redis client and its connections."""
         self._r.close()
 
     def drop_all(self) -> int:
@@ -347,6 +349,8 @@ class RedisStore:
     def publish(
         self, customers: Iterable[Published], aliases: Mapping[str, str], info: PublishInfo
     ) -> PublishInfo:
+        """Build the snapshot under a fresh ``p:g{gen}``, switch to it in one script and unlink the
+        old one; return it with its new version. A failed build is removed."""
         with self._guard():
             gen = str(self._r.incr(self._k("publish", "gens")))
         segments: set[str] = set()
@@ -418,6 +422,8 @@ class RedisStore:
             self._r.unlink(self._k(f"g{gen}", "pub"), self._k(f"g{gen}", "alias"), *keys)
 
     def info(self) -> PublishInfo:
+        """The snapshot in service, from ``p:publish``; ``PublishInfo()`` before the first
+        publish."""
         with self._guard():
             version, fields = self._r.hmget(self._k("publish"), ["version", "info"])
         if fields is None or version is None:
@@ -439,6 +445,8 @@ class RedisStore:
         raise StoreUnavailable(f"{self._what}: publishes follow each other too fast to read")
 
     def published(self, customer_ids: Sequence[str]) -> dict[str, Published]:
+        """The published record of each of ``customer_ids`` the snapshot in service holds, read in
+        one transaction."""
         ids = list(customer_ids)
         if not ids:
             return {}
@@ -450,6 +458,8 @@ class RedisStore:
         }
 
     def resolve(self, identifiers: Sequence[str]) -> dict[str, str]:
+        """Canonical customer id of each identifier that has one (a live link wins over a published
+        one), read in one transaction."""
         idents = list(identifiers)
         if not idents:
             return {}
@@ -468,6 +478,9 @@ class RedisStore:
     def customer(
         self, keys: Sequence[str], ids: Sequence[str]
     ) -> tuple[str, Published | None, LiveDoc | None] | None:
+        """Who has the first of ``keys`` (live links first), else the first of ``ids`` published or
+        live, with their published record and live document; None when nobody. One script: one
+        round trip."""
         with self._guard():
             row = self._customer(args=[self.prefix, len(keys), *keys, *ids])
         if not row or not row[0]:
@@ -479,6 +492,8 @@ class RedisStore:
 
     # --- live ----------------------------------------------------------------------------
     def live(self, customer_ids: Sequence[str]) -> dict[str, LiveDoc]:
+        """The live documents that exist, each with the version it was read at (one pipelined round
+        trip)."""
         ids = list(customer_ids)
         with self._guard():
             pipe = self._r.pipeline(transaction=False)
@@ -492,6 +507,9 @@ class RedisStore:
         }
 
     def commit(self, commit: Commit) -> None:
+        """Write it all or nothing in one Lua script; raise :class:`Conflict` when a document moved
+        on or an event id is held. On success each of ``commit.docs`` has its ``version``
+        advanced to the one written."""
         args: list[Any] = [self.prefix]
         args += [len(commit.docs), len(commit.deleted), len(commit.aliases)]
         args += [len(commit.changes), len(commit.deliveries), len(commit.event_ids)]
@@ -518,6 +536,8 @@ class RedisStore:
             d.version += 1
 
     def applied(self, event_ids: Sequence[str]) -> dict[str, float]:
+        """Of ``event_ids``, those whose ``p:applied:{event_id}`` key has not expired, with their
+        arrival time (epoch seconds)."""
         ids = list(dict.fromkeys(event_ids))
         out: dict[str, float] = {}
         for i in range(0, len(ids), _CHUNK):
@@ -565,6 +585,8 @@ class RedisStore:
 
     # --- memberships ------------------------------------------------------------------
     def members(self, segment: str, after: str | None, limit: int) -> list[str]:
+        """Up to ``limit`` members of ``segment`` in id order, after the cursor ``after`` (None:
+        from the first)."""
         if limit == 0:
             return []
         with self._guard():
@@ -574,10 +596,12 @@ class RedisStore:
         return _texts(ids)
 
     def size(self, segment: str) -> int:
+        """How many members ``segment`` has now (the ZCARD of its member zset)."""
         with self._guard():
             return int(self._r.zcard(self._k("members", segment)))
 
     def history(self, segment: str, limit: int) -> list[dict[str, Any]]:
+        """The latest ``limit`` changes of ``segment``, newest first, each with its ``seq``."""
         if limit == 0:
             return []
         with self._guard():
@@ -586,6 +610,7 @@ class RedisStore:
         return [dict(zip(keys, (r[0], *r[2:]), strict=True)) for r in _json(recs)]
 
     def notifications(self, after: int, limit: int) -> list[dict[str, Any]]:
+        """At most ``limit`` enter/exit notifications with ``seq`` after ``after``, oldest first."""
         if limit == 0:
             return []
         with self._guard():
@@ -626,10 +651,13 @@ class RedisStore:
             self._dead(keys=keys, args=[self.dead_letter_cap, *rows])
 
     def dead_letters_dropped(self) -> int:
+        """How many dead letters were trimmed, oldest first, to keep the cap."""
         with self._guard():
             return int(self._r.get(self._k("dead", "dropped")) or 0)
 
     def dead_letters(self, limit: int) -> list[dict[str, Any]]:
+        """The newest ``limit`` dead letters, newest first, each with its ``id`` and
+        ``received_at``."""
         if limit == 0:
             return []
         with self._guard():
@@ -638,11 +666,14 @@ class RedisStore:
 
     # --- definitions and keys --------------------------------------------------------------
     def get_meta(self, kind: str) -> dict[str, dict[str, Any]]:
+        """Every record of ``kind`` ('segments', 'keys', 'webhooks') by name, from the hash
+        ``p:meta:{kind}``."""
         with self._guard():
             rows = self._r.hgetall(self._k("meta", kind))
         return {_text(name): json.loads(rec) for name, rec in rows.items()}
 
     def put_meta(self, kind: str, name: str, record: Mapping[str, Any] | None) -> None:
+        """Write (or with None delete) the record ``name`` in the hash ``p:meta:{kind}``."""
         with self._guard():
             if record is None:
                 self._r.hdel(self._k("meta", kind), name)
@@ -651,6 +682,8 @@ class RedisStore:
 
     # --- webhook deliveries --------------------------------------------------------------
     def due_deliveries(self, now: float, limit: int) -> list[dict[str, Any]]:
+        """At most ``limit`` pending deliveries whose ``next_at`` is at or before ``now`` (epoch
+        seconds), soonest first."""
         if limit == 0:
             return []
         keys = [self._k("deliveries", "due"), self._k("deliveries")]
@@ -659,10 +692,13 @@ class RedisStore:
         return [json.loads(d) for d in docs if d is not None]
 
     def record_attempt(self, delivery: Mapping[str, Any]) -> None:
+        """Store a delivery's state after an attempt; it leaves the due set unless it is still
+        pending."""
         with self._guard():
             self._attempts(args=[self.prefix, *_delivery_args([delivery])])
 
     def deliveries(self, limit: int) -> list[dict[str, Any]]:
+        """The ``limit`` most recently created deliveries, newest first."""
         if limit == 0:
             return []
         keys = [self._k("deliveries", "log"), self._k("deliveries")]

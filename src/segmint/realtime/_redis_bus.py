@@ -120,13 +120,17 @@ class RedisStreamBus:
         self._grouped = True
 
     def ping(self) -> None:
+        """Raise StoreUnavailable unless Redis answers PING."""
         with guarded(self._what):
             self._r.ping()
 
     def close(self) -> None:
+        """Close the Redis client and its connections."""
         self._r.close()
 
     def append(self, events: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Append events to the stream in one script call (trimmed to about ``stream_maxlen``
+        entries); return their stream ids."""
         if not events:
             return []
         args: list[EncodableT] = [self.stream_maxlen]
@@ -150,6 +154,8 @@ class RedisStreamBus:
         return out
 
     def claim(self, consumer: str, min_idle_ms: int, count: int) -> list[Entry]:
+        """Up to ``count`` entries idle at least ``min_idle_ms``, taken over for ``consumer``
+        (XAUTOCLAIM), each with how often it was delivered."""
         if count <= 0:
             return []
         args: list[EncodableT] = [self.group, consumer, max(0, min_idle_ms), count]
@@ -157,10 +163,13 @@ class RedisStreamBus:
         return [Entry(i, json.loads(_fields(f)["e"]), int(n)) for i, f, n in reply]
 
     def ack(self, ids: Sequence[str]) -> None:
+        """Acknowledge ``ids`` in the group, so they are not delivered again."""
         if ids:
             self._call(lambda: self._r.xack(self.key, self.group, *ids))
 
     def lag(self) -> dict[str, int]:
+        """``pending`` and ``waiting`` entries of the group (put back if it was destroyed);
+        ``waiting`` is an upper bound when Redis cannot tell the lag."""
         mine = self._group_info()
         if mine is None:  # someone destroyed the group: put it back, at the stream's start
             with guarded(self._what):

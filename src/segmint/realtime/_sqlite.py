@@ -112,9 +112,12 @@ class SQLiteStore:
             raise StoreUnavailable(f"online store {self.path}: {exc}") from exc
 
     def ping(self) -> None:
+        """Raise StoreUnavailable unless a ``SELECT 1`` on this thread's connection answers."""
         self._read("SELECT 1")
 
     def close(self) -> None:
+        """Close this thread's connection (a later call opens another); ``:memory:``'s shared one
+        stays open."""
         con = getattr(self._local, "con", None)
         if con is not None:
             con.close()
@@ -124,6 +127,8 @@ class SQLiteStore:
     def publish(
         self, customers: Iterable[Published], aliases: Mapping[str, str], info: PublishInfo
     ) -> PublishInfo:
+        """Replace the snapshot in one ``BEGIN IMMEDIATE`` transaction (readers see the old one
+        until it commits); return it with its new version."""
         with _guard(self.path):
             return self._publish(customers, aliases, info)
 
@@ -169,10 +174,13 @@ class SQLiteStore:
         members.clear()
 
     def info(self) -> PublishInfo:
+        """The snapshot in service, from table ``meta``; ``PublishInfo()`` before the first
+        publish."""
         rows = self._read("SELECT record FROM meta WHERE kind = ? AND name = ?", _PUBLISH_INFO)
         return PublishInfo(**json.loads(rows[0][0])) if rows else PublishInfo()
 
     def published(self, customer_ids: Sequence[str]) -> dict[str, Published]:
+        """The published record of each of ``customer_ids`` the snapshot holds, 500 ids a query."""
         out: dict[str, Published] = {}
         for chunk in _chunks(customer_ids):
             marks = ",".join("?" * len(chunk))
@@ -183,6 +191,8 @@ class SQLiteStore:
         return out
 
     def resolve(self, identifiers: Sequence[str]) -> dict[str, str]:
+        """Canonical customer id of each identifier that has one; a live link wins over a published
+        one."""
         out: dict[str, str] = {}
         for chunk in _chunks(identifiers):
             marks = ",".join("?" * len(chunk))
@@ -198,6 +208,9 @@ class SQLiteStore:
     def customer(
         self, keys: Sequence[str], ids: Sequence[str]
     ) -> tuple[str, Published | None, LiveDoc | None] | None:
+        """Who has the first of ``keys`` (live links first), else the first of ``ids`` published or
+        live, with their published record and live document; None when nobody (a few queries, not
+        one transaction)."""
         found = self.resolve(keys)
         cid = next((found[k] for k in keys if k in found), None)
         for candidate in ids if cid is None else ():
@@ -210,6 +223,7 @@ class SQLiteStore:
 
     # --- live ----------------------------------------------------------------------------
     def live(self, customer_ids: Sequence[str]) -> dict[str, LiveDoc]:
+        """The live documents that exist, each with the version it was read at."""
         out: dict[str, LiveDoc] = {}
         for chunk in _chunks(customer_ids):
             marks = ",".join("?" * len(chunk))
@@ -221,12 +235,17 @@ class SQLiteStore:
         return out
 
     def commit(self, commit: Commit) -> None:
+        """Write it all or nothing in one ``BEGIN IMMEDIATE`` transaction; raise :class:`Conflict`
+        when a document moved on or an event id is held. On success each of ``commit.docs`` has
+        its ``version`` advanced to the one written."""
         with _guard(self.path):
             self._commit(commit)
         for d in commit.docs:
             d.version += 1
 
     def applied(self, event_ids: Sequence[str]) -> dict[str, float]:
+        """Of ``event_ids``, those in table ``applied`` whose window has not ended, with their
+        arrival time (epoch seconds)."""
         out: dict[str, float] = {}
         now = time.time()
         for chunk in _chunks(event_ids):
@@ -303,10 +322,12 @@ class SQLiteStore:
             raise
 
     def live_ids(self) -> Iterator[str]:
+        """Every customer with a live document, in id order."""
         for (cid,) in self._read("SELECT customer_id FROM live ORDER BY customer_id"):
             yield cid
 
     def customer_ids(self) -> Iterator[str]:
+        """Every customer of the published snapshot or with a live document, in id order."""
         for (cid,) in self._read(
             "SELECT customer_id FROM published UNION SELECT customer_id FROM live ORDER BY 1"
         ):
@@ -314,6 +335,8 @@ class SQLiteStore:
 
     # --- memberships ------------------------------------------------------------------
     def members(self, segment: str, after: str | None, limit: int) -> list[str]:
+        """Up to ``limit`` members of ``segment`` in id order, after the cursor ``after`` (None:
+        from the first)."""
         rows = self._read(
             "SELECT customer_id FROM members WHERE segment = ? AND customer_id > ? "
             "ORDER BY customer_id LIMIT ?",
@@ -322,9 +345,11 @@ class SQLiteStore:
         return [r[0] for r in rows]
 
     def size(self, segment: str) -> int:
+        """How many members ``segment`` has now."""
         return int(self._read("SELECT count(*) FROM members WHERE segment = ?", (segment,))[0][0])
 
     def history(self, segment: str, limit: int) -> list[dict[str, Any]]:
+        """The latest ``limit`` changes of ``segment``, newest first, each with its ``seq``."""
         rows = self._read(
             "SELECT seq, customer_id, change, at, event_id FROM changes WHERE segment = ? "
             "ORDER BY seq DESC LIMIT ?",
@@ -334,6 +359,7 @@ class SQLiteStore:
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
     def notifications(self, after: int, limit: int) -> list[dict[str, Any]]:
+        """At most ``limit`` enter/exit notifications with ``seq`` after ``after``, oldest first."""
         rows = self._read(
             "SELECT seq, segment, customer_id, change, at, event_id FROM changes "
             "WHERE seq > ? ORDER BY seq LIMIT ?",
@@ -353,6 +379,8 @@ class SQLiteStore:
 
     # --- event log and dead letters ------------------------------------------------------
     def log_events(self, events: Sequence[Mapping[str, Any]]) -> list[bool]:
+        """Insert each event into table ``event_log`` unless its ``event_id`` is there; per event,
+        whether it was new: neither logged before nor applied and still remembered."""
         with _guard(self.path):
             return self._log_events(events)
 
@@ -378,6 +406,8 @@ class SQLiteStore:
         return new
 
     def dead_letter(self, items: Sequence[Mapping[str, Any]]) -> None:
+        """Append items to table ``dead_letter``, each as :func:`dead_letter_json` writes it; past
+        ``dead_letter_cap`` rows the oldest are deleted, and counted."""
         if not items:
             return
         now = _now()
@@ -404,10 +434,13 @@ class SQLiteStore:
                 raise
 
     def dead_letters_dropped(self) -> int:
+        """How many dead letters were deleted, oldest first, to keep the cap."""
         rows = self._read("SELECT record FROM meta WHERE kind = 'dead_letter' AND name = 'dropped'")
         return int(json.loads(rows[0][0])["count"]) if rows else 0
 
     def dead_letters(self, limit: int) -> list[dict[str, Any]]:
+        """The newest ``limit`` dead letters, newest first, each with its ``id`` and
+        ``received_at``."""
         rows = self._read(
             "SELECT id, received_at, item FROM dead_letter ORDER BY id DESC LIMIT ?", (limit,)
         )
@@ -415,10 +448,12 @@ class SQLiteStore:
 
     # --- definitions and keys --------------------------------------------------------------
     def get_meta(self, kind: str) -> dict[str, dict[str, Any]]:
+        """Every record of ``kind`` ('segments', 'keys', 'webhooks') by name."""
         rows = self._read("SELECT name, record FROM meta WHERE kind = ?", (kind,))
         return {name: json.loads(rec) for name, rec in rows}
 
     def put_meta(self, kind: str, name: str, record: Mapping[str, Any] | None) -> None:
+        """Write (or with None delete) the record ``name`` of ``kind``."""
         con = self._conn()
         with _guard(self.path):
             if record is None:
@@ -441,6 +476,8 @@ class SQLiteStore:
         )
 
     def due_deliveries(self, now: float, limit: int) -> list[dict[str, Any]]:
+        """At most ``limit`` pending deliveries whose ``next_at`` is at or before ``now`` (epoch
+        seconds), soonest first."""
         rows = self._read(
             "SELECT doc FROM deliveries WHERE status = 'pending' AND next_at <= ? "
             "ORDER BY next_at LIMIT ?",
@@ -449,10 +486,12 @@ class SQLiteStore:
         return [json.loads(r[0]) for r in rows]
 
     def record_attempt(self, delivery: Mapping[str, Any]) -> None:
+        """Store a delivery's state after an attempt (its row is replaced)."""
         with _guard(self.path):
             self._put_deliveries(self._conn(), [delivery])
 
     def deliveries(self, limit: int) -> list[dict[str, Any]]:
+        """The ``limit`` most recently created deliveries, newest first."""
         rows = self._read("SELECT doc FROM deliveries ORDER BY created DESC LIMIT ?", (limit,))
         return [json.loads(r[0]) for r in rows]
 

@@ -54,6 +54,8 @@ class LiveDoc:
     clock: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
+        """The document as stored: every field but ``customer_id`` and ``version``, which the store
+        keeps beside it."""
         return {
             "counters": self.counters,
             "seen": self.seen,
@@ -64,6 +66,8 @@ class LiveDoc:
 
     @classmethod
     def from_json(cls, customer_id: str, doc: Mapping[str, Any], version: int) -> LiveDoc:
+        """The document :meth:`to_json` wrote for ``customer_id``, read at ``version``; a missing
+        field takes its default."""
         return cls(
             customer_id,
             dict(doc.get("counters", {})),
@@ -87,9 +91,12 @@ class Change:
 
     @property
     def type(self) -> str:
+        """The notification type: ``segment.entered`` or ``segment.exited``."""
         return f"segment.{self.change}"
 
     def to_json(self) -> dict[str, Any]:
+        """The change as a notification's webhook payload (``type``, ``customer_id``, ``segment``,
+        ``at``, ``event_id``)."""
         return {
             "type": self.type,
             "customer_id": self.customer_id,
@@ -131,6 +138,7 @@ class Published:
     counters: Mapping[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
+        """The record as stored: every part but ``customer_id``, the store's key."""
         return {
             "values": dict(self.values),
             "scores": dict(self.scores),
@@ -142,6 +150,7 @@ class Published:
 
     @classmethod
     def from_json(cls, customer_id: str, doc: Mapping[str, Any]) -> Published:
+        """The record :meth:`to_json` wrote for ``customer_id``; a missing part is empty."""
         return cls(
             customer_id,
             doc.get("values", {}),
@@ -173,7 +182,8 @@ class OnlineStore(Protocol):
     def ping(self) -> None:
         """Raise StoreUnavailable unless the store answers."""
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release the store's connections."""
 
     # --- the published snapshot -------------------------------------------------------
     def publish(
@@ -184,9 +194,12 @@ class OnlineStore(Protocol):
     ) -> PublishInfo:
         """Replace the whole snapshot at once; return it with its new version."""
 
-    def info(self) -> PublishInfo: ...
+    def info(self) -> PublishInfo:
+        """The snapshot in service; ``PublishInfo()`` (version 0) before the first publish."""
 
-    def published(self, customer_ids: Sequence[str]) -> dict[str, Published]: ...
+    def published(self, customer_ids: Sequence[str]) -> dict[str, Published]:
+        """The published record of each of ``customer_ids`` the snapshot holds (the others are left
+        out)."""
 
     # --- identity ---------------------------------------------------------------------
     def resolve(self, identifiers: Sequence[str]) -> dict[str, str]:
@@ -221,7 +234,8 @@ class OnlineStore(Protocol):
     def members(self, segment: str, after: str | None, limit: int) -> list[str]:
         """Up to ``limit`` members of ``segment`` in id order, after the cursor ``after``."""
 
-    def size(self, segment: str) -> int: ...
+    def size(self, segment: str) -> int:
+        """How many members ``segment`` has now (0 for a segment nobody is in)."""
 
     def history(self, segment: str, limit: int) -> list[dict[str, Any]]:
         """The latest changes of ``segment``, newest first."""

@@ -75,6 +75,8 @@ class Dispatcher:
         self._stop = threading.Event()
 
     def secret(self, hook: WebhookConfig) -> bytes:
+        """The signing key of ``hook``: its ``secret_env`` variable's value as bytes (empty when
+        unset)."""
         value = os.environ.get(hook.secret_env, "") if hook.secret_env else ""
         return value.encode()
 
@@ -147,9 +149,11 @@ class Dispatcher:
                 self._stop.wait(interval)
 
     def start(self) -> threading.Thread:
+        """Run :meth:`run_forever` in a daemon thread; return the thread."""
         thread = threading.Thread(target=self.run_forever, name="segmint-webhooks", daemon=True)
         thread.start()
         return thread
 
     def stop(self) -> None:
+        """Make :meth:`run_forever` return once the round in progress ends."""
         self._stop.set()

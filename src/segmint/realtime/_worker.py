@@ -175,4 +175,5 @@ class Worker:
         return self.stats
 
     def stop(self) -> None:
+        """Make :meth:`run` return once the step in progress ends."""
         self._stop.set()

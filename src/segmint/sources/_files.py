@@ -51,6 +51,8 @@ class OpenedFile:
     cleanup: list[Path] = field(default_factory=list)
 
     def close(self) -> None:
+        """Remove the temporary folders the file was read through (an extracted zip member, a
+        re-encoded copy)."""
         for p in self.cleanup:
             shutil.rmtree(p, ignore_errors=True)
 
@@ -64,6 +66,7 @@ def expand(pattern: Path) -> list[Path]:
 
 
 def sha256(path: Path) -> str:
+    """The SHA-256 hex digest of the file's bytes, read a megabyte at a time."""
     h = hashlib.sha256()
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):

@@ -160,6 +160,8 @@ class DuckDBWarehouse(IbisWarehouse):
         ]
 
     def execute(self, sql: str) -> int:
+        """Run ``sql`` on the raw DuckDB connection; return the count a one-integer result holds
+        (DuckDB's affected rows for DML), else 0."""
         res = self.raw.execute(sql).fetchall()
         # DML returns one row holding the affected count; DDL returns nothing
         return int(res[0][0]) if res and len(res[0]) == 1 and isinstance(res[0][0], int) else 0

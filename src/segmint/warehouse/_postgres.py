@@ -71,6 +71,8 @@ class PostgresWarehouse(IbisWarehouse):
         self.raw.execute("SET TIME ZONE 'UTC'")
 
     def list_tables(self) -> list[str]:
+        """Tables in the warehouse's schema and this session's temporary tables (as DuckDB lists
+        them)."""
         rows = self.raw.execute(
             # this session's temp tables too (import_arrow's), as DuckDB lists them
             "SELECT DISTINCT table_name FROM information_schema.tables WHERE table_schema = %s "
@@ -80,6 +82,7 @@ class PostgresWarehouse(IbisWarehouse):
         return [r[0] for r in rows]
 
     def execute(self, sql: str) -> int:
+        """Run ``sql`` (autocommit); return psycopg's row count, 0 when the statement has none."""
         cur = self.raw.execute(sql)
         return max(cur.rowcount, 0)
 

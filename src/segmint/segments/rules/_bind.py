@@ -91,11 +91,15 @@ class Catalog:
     segment_patterns: tuple[str, ...] = ()
 
     def knows_segment(self, name: str) -> bool:
+        """Whether ``in_segment`` may name ``name``: any name when ``segments`` is None, else one
+        listed or matching one of ``segment_patterns``."""
         if self.segments is None or name in self.segments:
             return True
         return any(re.fullmatch(p, name) for p in self.segment_patterns)
 
     def value_type(self, name: str) -> str | None:
+        """The type of profile value ``name`` (listed names first, then patterns); None when
+        unknown."""
         if name in self.values:
             return self.values[name]
         for pattern, typ in self.patterns.items():
@@ -130,12 +134,16 @@ class Binder:
         self.catalog = catalog
 
     def error(self, message: str, node: s.Node | int) -> RuleError:
+        """A RuleError at ``node``'s column (or at offset ``node``), for the caller to raise."""
         pos = node if isinstance(node, int) else node.pos
         return RuleError(message, self.text, pos)
 
     # profile scope
 
     def bind(self, node: s.Node, scope: str = "profile", prefix: list[str] | None = None) -> Expr:
+        """The typed tree of ``node``, names resolved in ``scope`` ('profile' or 'event'); RuleError
+        at the first mistake. Inside an aggregate ``prefix`` collects the event type a
+        ``type.field`` names; None allows no prefix."""
         if isinstance(node, s.Lit):
             return Const(_lit_type(node.value), node.value)
         if isinstance(node, s.Name):
@@ -166,10 +174,14 @@ class Binder:
         raise self.error(f"unexpected {type(node).__name__}", node)  # pragma: no cover
 
     def need(self, e: Expr, types: tuple[str, ...], node: s.Node, why: str) -> None:
+        """Raise RuleError at ``node`` (``why`` and the type found) unless ``e`` is of one of
+        ``types`` or null."""
         if e.type not in (*types, NULL):
             raise self.error(f"{why}; this is {_a(e.type)}", node)
 
     def name(self, node: s.Name, scope: str, prefix: list[str] | None) -> Expr:
+        """A profile value outside an aggregate, an event field or type inside one; RuleError naming
+        the closest known name otherwise."""
         cat = self.catalog
         node = self.lowered(node)
         if scope == "event":
@@ -217,6 +229,8 @@ class Binder:
         return s.Name(node.pos, name, pre)
 
     def event_name(self, node: s.Name, prefix: list[str] | None) -> Expr:
+        """An event field, or a bare event type as ``event_type == type``; the type of a
+        ``type.field`` goes in ``prefix`` (one aggregate, one type)."""
         cat = self.catalog
         node = self.lowered(node)
         if node.prefix is not None:
@@ -250,6 +264,7 @@ class Binder:
         )
 
     def unary(self, node: s.Unary, scope: str, prefix: list[str] | None) -> Expr:
+        """``not`` of a condition, or ``-`` of a number."""
         x = self.bind(node.operand, scope, prefix)
         if node.op == "not":
             self.need(x, (BOOL,), node.operand, "'not' needs a condition")
@@ -258,6 +273,8 @@ class Binder:
         return Neg(NUMBER, x)
 
     def binary(self, node: s.Binary, scope: str, prefix: list[str] | None) -> Expr:
+        """``and``/``or`` of conditions (flattened into one node), arithmetic on numbers, or a
+        comparison."""
         left = self.bind(node.left, scope, prefix)
         right = self.bind(node.right, scope, prefix)
         op = node.op
@@ -275,6 +292,8 @@ class Binder:
         return self.compare(node, left, right)
 
     def compare(self, node: s.Binary, left: Expr, right: Expr) -> Expr:
+        """A comparison: ``<``, ``<=``, ``>``, ``>=`` on numbers, ``==`` and ``!=`` on one type;
+        never with null (RuleError: write ``is null``)."""
         op = node.op
         for side, n in ((left, node.left), (right, node.right)):
             if side.type == NULL:
@@ -296,6 +315,7 @@ class Binder:
         return Cmp(BOOL, op, left, right)
 
     def in_list(self, node: s.InList, scope: str, prefix: list[str] | None) -> Expr:
+        """``x [not] in (...)``: literals of one type, that of ``x``; repeated values dropped."""
         x = self.bind(node.operand, scope, prefix)
         types = {_lit_type(i.value) for i in node.items}
         if len(types) > 1:
@@ -309,6 +329,8 @@ class Binder:
     # calls
 
     def call(self, node: s.Call, scope: str, prefix: list[str] | None) -> Expr:
+        """An aggregate, a scalar function, or ``in_segment``/``score``/``cluster``; RuleError for
+        an unknown function or one where it cannot go."""
         name = node.name
         if name in AGGREGATES:
             if scope == "event":
@@ -323,6 +345,8 @@ class Binder:
         raise self.error(f"unknown function '{name}'{did_you_mean(name, FUNCTIONS)}", node)
 
     def scalar(self, node: s.Call, scope: str, prefix: list[str] | None) -> Expr:
+        """``coalesce``, ``abs``, ``lower``, ``startswith`` or ``contains``, with its arguments'
+        number and types checked."""
         name = node.name
         for a in node.args:
             if a.where is not None:
@@ -349,6 +373,8 @@ class Binder:
         return Func(BOOL, name, tuple(args))
 
     def segment_func(self, node: s.Call) -> Expr:
+        """``in_segment``, ``score`` or ``cluster`` of one name (quoted or bare), checked against
+        the catalog when it lists names."""
         name = node.name
         if len(node.args) != 1:
             raise self.error(f'{name}() takes one name, as in {name}("vip")', node)
@@ -378,6 +404,8 @@ class Binder:
         return Cluster(NUMBER, ref)
 
     def aggregate(self, node: s.Call) -> Expr:
+        """A windowed aggregate from its event expression, optional ``where`` and window (longer
+        than zero; none for all history)."""
         func = node.name
         args = node.args
         windowed = func in ("last", "days_since")

@@ -141,6 +141,7 @@ class AggSpec:
 
     @cached_property
     def key(self) -> str:
+        """Canonical text of the aggregate, the same however the rule spelled it."""
         # cached (the real-time path asks for it per event); the dataclass is frozen, and
         # cached_property writes the instance's __dict__ directly, so that is allowed
         parts = [show(self.value) if self.value is not None else "*"]
@@ -152,6 +153,8 @@ class AggSpec:
 
     @property
     def type(self) -> str:
+        """``number``, except for ``min``, ``max`` and ``last``: the type of the value
+        aggregated."""
         if self.func in ("count", "sum", "avg", "distinct", "share", "days_since"):
             return NUMBER
         return self.value.type if self.value is not None else NUMBER
@@ -240,6 +243,7 @@ def walk(e: Expr | None) -> list[Expr]:
 
 
 def children(e: Expr) -> tuple[Expr, ...]:
+    """The direct sub-expressions of ``e`` (an aggregate's inner expressions are not among them)."""
     if isinstance(e, Not | Neg):
         return (e.operand,)
     if isinstance(e, Logic):

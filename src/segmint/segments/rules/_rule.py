@@ -93,6 +93,8 @@ class Rule:
 
     @property
     def type(self) -> str:
+        """The type of the rule's value: ``bool`` for a segment rule, else ``number``, ``string`` or
+        ``null``."""
         return self.expr.type
 
     @property

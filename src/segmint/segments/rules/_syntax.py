@@ -250,21 +250,27 @@ class Parser:
 
     @property
     def tok(self) -> Token:
+        """The token at the cursor, not consumed."""
         return self.tokens[self.i]
 
     def next(self) -> Token:
+        """Consume the token at the cursor and return it."""
         tok = self.tokens[self.i]
         self.i += 1
         return tok
 
     def at(self, kind: str, text: str | None = None) -> bool:
+        """Whether the token at the cursor is of ``kind`` (and, when given, reads ``text``)."""
         tok = self.tok
         return tok.kind == kind and (text is None or tok.text == text)
 
     def fail(self, message: str, expected: tuple[str, ...] = ()) -> RuleSyntaxError:
+        """A RuleSyntaxError at the cursor's column, for the caller to raise."""
         return RuleSyntaxError(message, self.text, self.tok.pos, expected)
 
     def expect(self, kind: str, text: str, what: str) -> Token:
+        """Consume the ``kind`` token ``text``; else raise RuleSyntaxError saying ``what`` was
+        expected."""
         if not self.at(kind, text):
             raise self.fail(f"expected {what}, got {_describe(self.tok)}", (text,))
         return self.next()
@@ -272,6 +278,8 @@ class Parser:
     # grammar
 
     def parse(self) -> Node:
+        """The tree of the whole rule; RuleSyntaxError when it is empty or anything follows a
+        complete expression."""
         if self.at("end"):
             raise self.fail("the rule is empty", ("an expression",))
         node = self.or_()
@@ -290,6 +298,7 @@ class Parser:
         return node
 
     def or_(self) -> Node:
+        """``and`` terms joined by ``or``, grouped from the left."""
         node = self.and_()
         while self.at("keyword", "or"):
             pos = self.next().pos
@@ -297,6 +306,7 @@ class Parser:
         return node
 
     def and_(self) -> Node:
+        """``not`` terms joined by ``and``, grouped from the left."""
         node = self.not_()
         while self.at("keyword", "and"):
             pos = self.next().pos
@@ -304,12 +314,15 @@ class Parser:
         return node
 
     def not_(self) -> Node:
+        """A comparison under any number of prefix ``not``."""
         if self.at("keyword", "not"):
             pos = self.next().pos
             return Unary(pos, "not", self.not_())
         return self.compare()
 
     def compare(self) -> Node:
+        """A sum and at most one comparison, ``[not] in``, ``[not] between`` or ``is [not] null``
+        after it (comparisons do not chain)."""
         left = self.sum_()
         tok = self.tok
         if tok.kind == "op" and tok.text in COMPARISONS:
@@ -337,6 +350,8 @@ class Parser:
         return left
 
     def in_list(self, left: Node, pos: int, negated: bool) -> InList:
+        """The ``(literal, ...)`` after ``in``: numbers, strings and true/false only
+        (RuleSyntaxError otherwise)."""
         self.expect("op", "(", "'(' opening the list after 'in', as in ('DE', 'AT')")
         items: list[Lit] = []
         while True:
@@ -357,6 +372,7 @@ class Parser:
             return InList(pos, left, tuple(items), negated)
 
     def sum_(self) -> Node:
+        """Products joined by ``+`` and ``-``, grouped from the left."""
         node = self.product()
         while self.tok.kind == "op" and self.tok.text in ("+", "-"):
             tok = self.next()
@@ -364,6 +380,7 @@ class Parser:
         return node
 
     def product(self) -> Node:
+        """Unary terms joined by ``*`` and ``/``, grouped from the left."""
         node = self.unary()
         while self.tok.kind == "op" and self.tok.text in ("*", "/"):
             tok = self.next()
@@ -371,6 +388,8 @@ class Parser:
         return node
 
     def unary(self) -> Node:
+        """A primary under any number of minus signs; a minus before a number is folded into the
+        literal."""
         if self.at("op", "-"):
             pos = self.next().pos
             operand = self.unary()
@@ -380,6 +399,8 @@ class Parser:
         return self.primary()
 
     def primary(self) -> Node:
+        """A literal, window, ``*``, parenthesized expression, call, or name (``field`` or
+        ``type.field``)."""
         tok = self.tok
         if tok.kind in ("number", "string"):
             self.next()
@@ -424,6 +445,8 @@ class Parser:
         raise self.fail(f"expected {what}, got {_describe(tok)}", (what,))
 
     def call(self, name: Token) -> Call:
+        """The call of ``name`` (lower-cased), its arguments each an expression with an optional
+        ``where`` filter."""
         self.expect("op", "(", "'('")
         args: list[Arg] = []
         if not self.at("op", ")"):
