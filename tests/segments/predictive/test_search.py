@@ -78,3 +78,25 @@ def test_other_models_are_scored_as_they_are() -> None:
         _pipe("logistic"), X, y, cv=CV, groups=None, scoring="roc_auc", params={}
     )
     assert chosen == {} and len(scores) == 3 and 0.5 < scores.mean() < 1
+
+
+@pytest.mark.parametrize("algorithm", ["xgboost", "lightgbm"])
+def test_a_multi_class_tree_count_is_scored_by_log_loss_as_refitted(algorithm: str) -> None:
+    """Guards the multi-class reading (buyer stages are scored by log loss): the staged
+    log loss at the chosen count is what a model of that many trees scores."""
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(
+        {"a": rng.normal(size=600), "b": rng.normal(size=600), "c": rng.choice(["x", "y"], 600)}
+    )
+    y = pd.Series(np.digitize(X["a"] + rng.normal(size=600), [-0.5, 0.5]))
+    pipe = build_pipeline(
+        algorithm, ["a", "b"], ["c"], imbalance="none", n_classes=3, random_state=0, n_jobs=1
+    ).set_params(model__n_estimators=200)
+    staged = staged_cv(pipe, X, y, cv=CV, groups=None, scoring="neg_log_loss", params={})
+    assert staged is not None
+    trees, scores = staged
+    direct = cross_val_score(
+        pipe.set_params(model__n_estimators=trees), X, y, cv=CV, scoring="neg_log_loss"
+    )
+    np.testing.assert_allclose(scores, direct, rtol=1e-9)
+    assert trees < 200  # three noisy classes overfit well before 200 trees
