@@ -305,20 +305,15 @@ class Project:
         under the shop's business rules (``recommend:`` in segmint.yaml), as ``segmint
         recommend show`` prints them (``title`` from the catalogue). ``context``: device,
         country, hour, weekday, ts."""
-        from segmint.recommend import project_inputs, recommend_with_rules, rules_of
+        from segmint.recommend import project_inputs
+        from segmint.recommend._serving import recommend_for, rule_data_from_warehouse
 
         model, _meta = self.recommender(version)
+        rc = self.config.recommend
         with self.warehouse() as wh:
             inter, catalogue, _ = project_inputs(wh, self.config)
-        recs = recommend_with_rules(
-            model,
-            [str(c) for c in customer_ids],
-            k=k,
-            rules=rules_of(self.config.recommend),
-            history=inter,
-            catalogue=catalogue if len(catalogue) else None,
-            context=dict(context) if context else None,
-        )
+            data = rule_data_from_warehouse(wh, rc, inter, catalogue)
+        recs = recommend_for(model, customer_ids, k=k, cfg=rc, data=data, context=context)
         titles = {}
         if len(catalogue) and "title" in catalogue.columns:
             titles = catalogue.drop_duplicates("product_id").set_index("product_id")["title"]

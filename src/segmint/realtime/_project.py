@@ -142,6 +142,7 @@ class Runtime:
     _info: Any = None
     _info_at: float = -1e9
     _model: Any = None
+    _rule_data: Any = None
     _model_tried: float = -1e9
     _rules_seen: float = 0.0
     _rules_version: int = -1
@@ -190,19 +191,30 @@ class Runtime:
 
     def model(self, retry_after: float = 60.0) -> Any:
         """The project's saved recommender, loaded once (None when there is none yet; looked
-        for again after ``retry_after`` seconds)."""
+        for again after ``retry_after`` seconds), with the data its business rules read
+        (:meth:`rule_data`)."""
         if self._model is not None:
             return self._model
         with self._lock:
             if self._model is None and time.monotonic() - self._model_tried > retry_after:
                 self._model_tried = time.monotonic()
-                from segmint.recommend import load_project_model
+                from segmint.recommend._batch import load_project_model, recommender_dir
+                from segmint.recommend._serving import load_rule_data
 
                 try:
-                    self._model = load_project_model(self.cfg)[0]
+                    model, meta = load_project_model(self.cfg)
                 except NotFoundError:
-                    self._model = None
+                    return None
+                path = recommender_dir(self.cfg) / f"{meta.get('version')}.npz"
+                self._rule_data = load_rule_data(path)
+                self._model = model
         return self._model
+
+    def rule_data(self) -> Any:
+        """What the shop's business rules read on the context path (purchases, stock,
+        categories, price levels), saved beside the model version :meth:`model` loaded;
+        None before a model is loaded."""
+        return self._rule_data if self.model() is not None else None
 
     def close(self) -> None:
         """Close the store and the bus."""

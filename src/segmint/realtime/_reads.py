@@ -258,7 +258,12 @@ def _live_model(
     model = rt.model()
     if model is None:
         return [], "no recommender model is saved: the context was not used"
-    frame = model.recommend([cid], k=k, context=context)
+    from segmint.recommend._serving import recommend_for
+
+    # the shop's rules, as the batch list and `segmint recommend show` apply them
+    frame = recommend_for(
+        model, [cid], k=k, cfg=rt.cfg.recommend, data=rt.rule_data(), context=context
+    )
     if frame.empty:
         return [], "the model does not know this customer: the context was not used"
     cols = [c for c in ("product_id", "rank", "score", "reason", "strategy") if c in frame]
