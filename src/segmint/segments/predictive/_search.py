@@ -174,7 +174,8 @@ def randomized_search(
 
 
 def tried(scored: list[tuple[dict[str, Any], float, float]]) -> list[dict[str, Any]]:
-    """The ten best candidates, best first, for the report ({} are the defaults)."""
+    """The ten best candidates, best first, for the report (the defaults are ``{}``, or for
+    boosted trees only the tree count their folds chose)."""
     ranked = sorted(scored, key=lambda c: -c[1])[:10]
     return [
         {
