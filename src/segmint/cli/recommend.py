@@ -7,32 +7,15 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from segmint._tables import print_table
-from segmint.errors import SegmintError
+from segmint.cli._common import ShortConfigOpt, console, failures, progress_bar, project_config
 
 recommend_app = typer.Typer(
     help="Recommendations: evaluate models offline, train and write top-N, show them.",
     no_args_is_help=True,
 )
-
-
-def _cli() -> Any:
-    from segmint import cli
-
-    return cli
-
-
-def _bar() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TimeElapsedColumn(),
-        console=_cli().err,
-        transient=True,
-    )
 
 
 def print_evaluation(ev: Any) -> None:
@@ -64,7 +47,7 @@ def print_evaluation(ev: Any) -> None:
             f"{int(row['users']):,}",
             f"{row['fit_seconds']:.1f}",
         )
-    out = _cli().console
+    out = console
     print_table(out, table)
     if ev.cold_users:
         out.print(
@@ -78,8 +61,9 @@ def print_evaluation(ev: Any) -> None:
 
 
 @recommend_app.command("evaluate")
+@failures
 def evaluate_cmd(
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="Project file.")] = None,
+    config: ShortConfigOpt = None,
     interactions: Annotated[
         Path | None,
         typer.Option(help="A user-item file (csv/tsv/parquet) instead of the project's data."),
@@ -119,67 +103,59 @@ def evaluate_cmd(
     from segmint.config import RecommendConfig
     from segmint.recommend import Interactions, evaluate
 
-    cli = _cli()
     if chart is not None and chart.suffix not in (".svg", ".png", ".html"):
         raise typer.BadParameter(
             f"{chart.name!r}: use a .svg, .png or .html file", param_hint="--chart"
         )
-    cfg = None if interactions is not None and config is None else cli._config(config)
+    cfg = None if interactions is not None and config is None else project_config(config)
     rc = cfg.recommend if cfg is not None else RecommendConfig()
     names = [m.strip() for m in models.split(",") if m.strip()] if models else list(rc.models)
     if "hybrid" not in names:
         names.append("hybrid")
-    try:
-        catalogue = segments = None
-        if interactions is not None:
-            inter = Interactions.from_file(
-                interactions,
-                sep=sep,
-                min_weight=min_rating,
-                binary=binary,
-                columns=columns.split(",") if columns else None,
-            )
-            names = [n for n in names if n != "content"]
-        else:
-            from segmint.recommend import project_inputs
-            from segmint.warehouse import connect
+    catalogue = segments = None
+    if interactions is not None:
+        inter = Interactions.from_file(
+            interactions,
+            sep=sep,
+            min_weight=min_rating,
+            binary=binary,
+            columns=columns.split(",") if columns else None,
+        )
+        names = [n for n in names if n != "content"]
+    else:
+        from segmint.recommend import project_inputs
+        from segmint.warehouse import connect
 
-            assert cfg is not None
-            with connect(cfg.warehouse, cfg.base_dir) as wh:
-                inter, cat, seg = project_inputs(wh, cfg)
-            catalogue = cat if len(cat) else None
-            segments = seg if len(seg) else None
-        with _bar() as bar:
-            task = bar.add_task("evaluating", total=None)
-            ev = evaluate(
-                inter,
-                names,
-                split_method=split or rc.split,
-                test_size=rc.test_size if test_size is None else test_size,
-                k=rc.k if k is None else k,
-                seed=rc.random_state if seed is None else seed,
-                search=rc.search if search is None else search,
-                catalogue=catalogue,
-                segments=segments,
-                progress=lambda msg: bar.update(task, description=msg),
-            )
-    except SegmintError as exc:
-        cli._fail(exc)
-        return
+        assert cfg is not None
+        with connect(cfg.warehouse, cfg.base_dir) as wh:
+            inter, cat, seg = project_inputs(wh, cfg)
+        catalogue = cat if len(cat) else None
+        segments = seg if len(seg) else None
+    with progress_bar("evaluating") as update:
+        ev = evaluate(
+            inter,
+            names,
+            split_method=split or rc.split,
+            test_size=rc.test_size if test_size is None else test_size,
+            k=rc.k if k is None else k,
+            seed=rc.random_state if seed is None else seed,
+            search=rc.search if search is None else search,
+            catalogue=catalogue,
+            segments=segments,
+            progress=update,
+        )
     print_evaluation(ev)
     if chart is not None:
-        try:
-            cli.console.print(f"chart: {ev.save_chart(chart)}")
-        except SegmintError as exc:
-            cli._fail(exc)
+        console.print(f"chart: {ev.save_chart(chart)}")
     if out is not None:
         ev.table.to_csv(out)
-        cli.console.print(f"table: {out}")
+        console.print(f"table: {out}")
 
 
 @recommend_app.command("train")
+@failures
 def train_cmd(
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="Project file.")] = None,
+    config: ShortConfigOpt = None,
     skip_evaluation: Annotated[
         bool, typer.Option(help="Fit with default parameters and equal weights, no comparison.")
     ] = False,
@@ -188,36 +164,26 @@ def train_cmd(
     from segmint.recommend import RECOMMENDATIONS, train_project
     from segmint.warehouse import connect
 
-    cli = _cli()
-    cfg = cli._config(config)
-    try:
-        with connect(cfg.warehouse, cfg.base_dir) as wh, _bar() as bar:
-            task = bar.add_task("training", total=None)
-            result = train_project(
-                wh,
-                cfg,
-                evaluate_first=not skip_evaluation,
-                progress=lambda msg: bar.update(task, description=msg),
-            )
-    except SegmintError as exc:
-        cli._fail(exc)
-        return
+    cfg = project_config(config)
+    with connect(cfg.warehouse, cfg.base_dir) as wh, progress_bar("training") as update:
+        result = train_project(wh, cfg, evaluate_first=not skip_evaluation, progress=update)
     if result.evaluation is not None:
         print_evaluation(result.evaluation)
     from segmint.recommend._batch import blend_of
 
     members = ", ".join(f"{m} {w:.2f}" for m, w in blend_of(result.model).weights_.items())
     kind = "context-aware hybrid" if result.model.name == "context" else "hybrid"
-    cli.console.print(
+    console.print(
         f"recommender {result.version}, a {kind} ({members}), saved to {result.path}; "
         f"{result.written:,} recommendations written to the {RECOMMENDATIONS} table"
     )
 
 
 @recommend_app.command("show")
+@failures
 def show_cmd(
     customers: Annotated[list[str], typer.Argument(help="Customer ids.")],
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="Project file.")] = None,
+    config: ShortConfigOpt = None,
     k: Annotated[int, typer.Option(help="Recommendations per customer.")] = 5,
     context: Annotated[
         list[str] | None,
@@ -228,20 +194,15 @@ def show_cmd(
     """Live recommendations for some customers from the saved model, with their reasons."""
     import segmint
 
-    cli = _cli()
     ctx: dict[str, str] = {}
     for item in context or []:
         key, eq, value = item.partition("=")
         if not eq or not key.strip():
             raise typer.BadParameter(f"{item!r}: expected key=value", param_hint="--context")
         ctx[key.strip()] = value.strip()
-    try:
-        project = segmint.open(cli._config(config))
-        _model, meta = project.recommender(version)
-        recs = project.recommend([str(c) for c in customers], k=k, context=ctx, version=version)
-    except SegmintError as exc:
-        cli._fail(exc)
-        return
+    project = segmint.open(project_config(config))
+    _model, meta = project.recommender(version)
+    recs = project.recommend([str(c) for c in customers], k=k, context=ctx, version=version)
     table = Table(title=f"Recommendations ({meta.get('version', '?')})")
     for col in ("customer", "rank", "product", "title", "score", "reason", "strategy"):
         table.add_column(col, justify="right" if col in ("rank", "score") else "left")
@@ -255,7 +216,7 @@ def show_cmd(
             escape(str(r.reason)),
             str(r.strategy),
         )
-    print_table(cli.console, table)
+    print_table(console, table)
     missing = sorted(set(map(str, customers)) - set(recs["customer_id"].astype(str)))
     if missing:
-        cli.console.print(f"nothing to recommend to {', '.join(missing)} under the rules")
+        console.print(f"nothing to recommend to {', '.join(missing)} under the rules")
