@@ -21,13 +21,13 @@ import pyarrow as pa
 from segmint.config import ProjectConfig, RecommendConfig
 from segmint.errors import NotFoundError, SchemaError
 from segmint.recommend._base import Recommender, load_model, save_model
-from segmint.recommend._context import BusinessRules, ContextAware, recommend_with_rules
+from segmint.recommend._context import BusinessRules, ContextAware
 from segmint.recommend._evaluate import Evaluation, Progress, evaluate, hybrid_params
 from segmint.recommend._hybrid import Hybrid
 from segmint.recommend._interactions import USER, Interactions
+from segmint.recommend._serving import recommend_for, rule_data_from_warehouse, save_rule_data
 from segmint.recommend._source import (
     catalogue_from_warehouse,
-    customer_price_levels,
     customer_segments,
     interactions_from_warehouse,
 )
@@ -136,6 +136,8 @@ def train_project(
     if cat is not None and "title" in cat.columns:
         model.set_labels(cat.set_index("product_id")["title"].dropna().astype(str).to_dict())
     version, path = _save(cfg, model, inter, evaluation)
+    # what the business rules read, beside the model: the API applies them from there
+    save_rule_data(path, rule_data_from_warehouse(wh, rc, inter, catalogue))
     out = TrainedRecommender(model, version, path, evaluation, inter, catalogue, segments)
     if write:
         say("writing recommendations")
@@ -159,8 +161,7 @@ def write_recommendations(
     """Top N for every customer (default: all in ``customers`` and all with interactions)."""
     rc = cfg.recommend
     ids = customers if customers is not None else all_customers(wh, interactions)
-    levels = customer_price_levels(wh) if rc.price_band else None
-    rules = rules_of(rc)
+    data = rule_data_from_warehouse(wh, rc, interactions, catalogue)
     now = datetime.now(UTC).replace(tzinfo=None)
     stage = f"_{RECOMMENDATIONS}_new"
     incoming = f"_{RECOMMENDATIONS}_in"
@@ -168,15 +169,7 @@ def write_recommendations(
     wh.ensure_table(stage, RECOMMENDATIONS_SCHEMA)
     total = 0
     for start in range(0, len(ids), _WRITE_BATCH):
-        part = recommend_with_rules(
-            model,
-            ids[start : start + _WRITE_BATCH],
-            k=rc.k,
-            rules=rules,
-            history=interactions,
-            catalogue=catalogue if len(catalogue) else None,
-            price_levels=levels,
-        )
+        part = recommend_for(model, ids[start : start + _WRITE_BATCH], k=rc.k, cfg=rc, data=data)
         part = part.assign(model=model.name, model_version=version, generated_at=now)
         frame = part[list(RECOMMENDATIONS_SCHEMA)]
         table = pa.Table.from_pandas(frame, preserve_index=False)
