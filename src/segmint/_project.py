@@ -34,11 +34,12 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-    from segmint.config import ModelConfig
+    from segmint.config import ModelConfig, RecommendConfig
+    from segmint.features import FeatureRun
     from segmint.ingest import IngestReport
-    from segmint.models import LoadedModel, ModelSummary
+    from segmint.models import LoadedModel, ModelSummary, ModelVersion
     from segmint.realtime import PublishInfo
-    from segmint.recommend import Recommender, TrainedRecommender
+    from segmint.recommend import Evaluation, Interactions, Recommender, TrainedRecommender
     from segmint.segments import SegmentRun
     from segmint.segments.predictive._score import ScoreRun
     from segmint.segments.predictive._train import TrainResult
@@ -181,6 +182,53 @@ class Project:
 
         return customer_profile(self.config, identifier, reveal=reveal)
 
+    def time(self) -> datetime:
+        """The point in time computations run as of: the one given to :meth:`as_of`, else
+        the day after the data ends.
+
+        Raises NotFoundError when nothing is ingested yet."""
+        if self._as_of is not None:
+            return self._as_of
+        with self.warehouse() as wh:
+            return default_as_of(wh)
+
+    def tables(self) -> dict[str, int]:
+        """The warehouse's tables with their row counts, by name (``segmint tables``)."""
+        with self.warehouse() as wh:
+            return {name: wh.count(name) for name in sorted(wh.list_tables())}
+
+    def compute_features(self) -> FeatureRun:
+        """Compute every feature for every customer as of the project's time (default: the
+        day after the data ends) into the ``features`` table (``segmint features``); the run
+        says which features, for how many customers, as of when."""
+        from segmint.features import compute_features
+
+        with self.warehouse() as wh:
+            return compute_features(wh, self._compute_time(wh), self.config.features)
+
+    def customers(self, *, top: int = 10) -> dict[str, Any]:
+        """A summary of the unified profiles (``segmint customers``): counts of customers,
+        known, anonymous and merged, the top countries and the ``top`` customers by net
+        revenue."""
+        from segmint.profiles import customer_summary
+
+        return customer_summary(self.config, top=top)
+
+    def quarantined(
+        self,
+        *,
+        rule: str | None = None,
+        source: str | None = None,
+        limit: int = 100,
+        decrypt: bool = False,
+    ) -> builtins.list[dict[str, Any]]:
+        """Quarantined rows, newest run first, optionally of one ``rule`` or ``source``
+        (``segmint quarantine``). Encrypted values stay encrypted unless ``decrypt`` (which
+        needs the key)."""
+        from segmint.ingest import quarantined
+
+        return quarantined(self.config, rule=rule, source=source, limit=limit, decrypt=decrypt)
+
     # --- rules on one customer ----------------------------------------------------------
     def rule(self, rule_or_segment: str) -> Rule:
         """A rule of the rule language compiled against this project (its features, RFM
@@ -320,6 +368,39 @@ class Project:
         recs["title"] = recs["product_id"].map(titles) if len(titles) else None
         return recs
 
+    def evaluate_recommenders(
+        self,
+        models: Sequence[str] | None = None,
+        *,
+        split: str | None = None,
+        test_size: float | None = None,
+        k: int | None = None,
+        seed: int | None = None,
+        search: int | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> Evaluation:
+        """Compare recommenders against popularity on held-out interactions of the project,
+        with its catalogue and segments (``segmint recommend evaluate``). ``models``:
+        default ``recommend.models``; their hybrid is always compared. The other arguments
+        default to ``recommend:`` in segmint.yaml."""
+        from segmint.recommend import project_inputs
+
+        with self.warehouse() as wh:
+            inter, catalogue, segments = project_inputs(wh, self.config)
+        return _evaluate(
+            inter,
+            _recommender_names(models, self.config.recommend),
+            self.config.recommend,
+            catalogue=catalogue if len(catalogue) else None,
+            segments=segments if len(segments) else None,
+            split=split,
+            test_size=test_size,
+            k=k,
+            seed=seed,
+            search=search,
+            progress=progress,
+        )
+
     def publish(self, progress: Callable[[str], None] | None = None) -> PublishInfo:
         """Load the batch results into the online store in one atomic swap (``segmint
         publish``)."""
@@ -398,6 +479,14 @@ class Segments:
             )
         return out
 
+    def definitions(self) -> dict[str, dict[str, Any]]:
+        """What the computations recorded about each segment, by name: its kind,
+        definition and description (RFM tiers and clusters included)."""
+        from segmint.segments import definitions
+
+        with self._p.warehouse() as wh:
+            return definitions(wh)
+
     def _known(self, wh: IbisWarehouse, name: str) -> None:
         from segmint.segments.membership import sizes_over_time
 
@@ -408,15 +497,15 @@ class Segments:
                 f"(Project.segments.compute()); segments in the project file: {known}"
             )
 
-    def members(self, name: str) -> pa.Table:
+    def members(self, name: str, *, limit: int | None = None) -> pa.Table:
         """The members of ``name`` (customer_id, entered_at, score), as of the project's
-        time when one was given, else now (everyone in it since its latest computation)."""
+        time when one was given, else now (everyone in it since its latest computation);
+        with ``limit``, only the first ``limit`` by customer_id."""
         with self._p.warehouse() as wh:
             self._known(wh, name)
             t = _members_at(wh, name, self._p._as_of)
-            return wh.to_arrow(
-                t.select("customer_id", "entered_at", "score").order_by("customer_id")
-            )
+            t = t.select("customer_id", "entered_at", "score").order_by("customer_id")
+            return wh.to_arrow(t if limit is None else t.limit(limit))
 
     def history(self, name: str) -> builtins.list[dict[str, Any]]:
         """Each computation of ``name``: as_of, members, entered, exited (oldest first)."""
@@ -480,9 +569,16 @@ class Models:
         with self._p.warehouse() as wh:
             return train_and_register(self._p.config, wh, spec, progress=progress)
 
-    def score(self, name: str, *, version: int | str | None = None) -> ScoreRun:
+    def score(
+        self,
+        name: str,
+        *,
+        version: int | str | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> ScoreRun:
         """Score every customer (or session) with ``name`` as of the project's time into
-        the ``scores`` table (``segmint score``)."""
+        the ``scores`` table (``segmint score``). ``progress`` hears what is being scored
+        as of when, before the work starts."""
         from segmint.features import data_end
         from segmint.segments.predictive import score_model
 
@@ -490,6 +586,8 @@ class Models:
         with self._p.warehouse() as wh:
             # a model of a table alone (sessions) may have no events or orders to date by
             when = self._p._as_of or (default_as_of(wh) if data_end(wh) else parse_as_of("now"))
+            if progress is not None:
+                progress(f"scoring {name} as of {when}")
             return score_model(self._p.config, wh, spec, when, version=version)
 
     def get(self, name: str, version: int | str | None = None) -> LoadedModel:
@@ -499,6 +597,95 @@ class Models:
 
         self.spec(name)
         return registry_for(self._p.config).get(name, version)
+
+    def metadata(self, name: str, version: int | str | None = None) -> dict[str, Any]:
+        """What the registry recorded about a version of ``name`` (production, else latest;
+        or ``version``): figures, baselines, features, data window, parameters, libraries.
+        A model no longer in segmint.yaml can still be read."""
+        from segmint.segments.predictive._registry import registry_for
+
+        return registry_for(self._p.config).metadata(name, version)
+
+    def promote(self, name: str, version: int | str) -> ModelVersion:
+        """Make ``version`` of ``name`` the production one, the version :meth:`score` and
+        :meth:`Segments.compute` use (``segmint models promote``)."""
+        from segmint.segments.predictive._registry import registry_for
+
+        return registry_for(self._p.config).promote(name, version)
+
+
+def evaluate_interactions(
+    interactions: Interactions,
+    models: Sequence[str] | None = None,
+    *,
+    config: RecommendConfig | None = None,
+    split: str | None = None,
+    test_size: float | None = None,
+    k: int | None = None,
+    seed: int | None = None,
+    search: int | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Evaluation:
+    """Compare recommenders against popularity on held-out ``interactions`` that come
+    without a catalogue (a user-item file: ``segmint recommend evaluate --interactions``).
+
+    ``models`` default to ``config.models`` (``config``: a project's ``recommend:``, else the
+    defaults); their hybrid is always compared and ``content``, which needs a catalogue, is
+    left out. The other arguments default to ``config``."""
+    from segmint.config import RecommendConfig
+
+    rc = config if config is not None else RecommendConfig()
+    names = [n for n in _recommender_names(models, rc) if n != "content"]
+    return _evaluate(
+        interactions,
+        names,
+        rc,
+        split=split,
+        test_size=test_size,
+        k=k,
+        seed=seed,
+        search=search,
+        progress=progress,
+    )
+
+
+def _recommender_names(models: Sequence[str] | None, rc: RecommendConfig) -> builtins.list[str]:
+    """Which recommenders an evaluation compares: those named, else the project's, and
+    always their hybrid (what ``recommend train`` would fit)."""
+    names = builtins.list(models) if models else builtins.list(rc.models)
+    if "hybrid" not in names:
+        names.append("hybrid")
+    return names
+
+
+def _evaluate(
+    inter: Interactions,
+    names: Sequence[str],
+    rc: RecommendConfig,
+    *,
+    catalogue: pd.DataFrame | None = None,
+    segments: pd.Series | None = None,
+    split: str | None,
+    test_size: float | None,
+    k: int | None,
+    seed: int | None,
+    search: int | None,
+    progress: Callable[[str], None] | None,
+) -> Evaluation:
+    from segmint.recommend import evaluate
+
+    return evaluate(
+        inter,
+        names,
+        split_method=split or rc.split,
+        test_size=rc.test_size if test_size is None else test_size,
+        k=rc.k if k is None else k,
+        seed=rc.random_state if seed is None else seed,
+        search=rc.search if search is None else search,
+        catalogue=catalogue,
+        segments=segments,
+        progress=progress,
+    )
 
 
 # --- helpers -------------------------------------------------------------------------------

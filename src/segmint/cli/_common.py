@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -21,6 +21,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from segmint.config import DEFAULT_FILE, ProjectConfig, load_config
 from segmint.errors import SegmintError
+
+if TYPE_CHECKING:
+    from segmint._project import Project
 
 # piped output (CI logs, `| less`) gets room for the report tables instead of 80 columns, unless
 # COLUMNS says how wide to print; tables too wide even so are printed in parts (segmint._tables)
@@ -71,18 +74,21 @@ def project_config(path: Path | None) -> ProjectConfig:
     return load_config(path)
 
 
-def as_of_time(text: str | None, wh: Any) -> Any:
-    """``--as-of``: a date or timestamp, ``now``, or (default) the day after the data ends."""
-    from segmint._project import default_as_of, parse_as_of
+def open_project(path: Path | None, as_of: str | None = None) -> Project:
+    """The project of ``--config``, seen at ``--as-of`` when given (a date or timestamp, or
+    ``now``); a date that does not parse is a usage error of ``--as-of``."""
+    import segmint
     from segmint.errors import ConfigError
 
-    if text is None:
-        return default_as_of(wh)
+    project = segmint.open(project_config(path))
+    if as_of is None:
+        return project
     try:
-        return parse_as_of(text)
+        return project.as_of(as_of)
     except ConfigError:
         raise typer.BadParameter(
-            f"{text!r} is not a date: use YYYY-MM-DD, YYYY-MM-DD HH:MM or now", param_hint="--as-of"
+            f"{as_of!r} is not a date: use YYYY-MM-DD, YYYY-MM-DD HH:MM or now",
+            param_hint="--as-of",
         ) from None
 
 

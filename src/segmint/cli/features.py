@@ -12,10 +12,10 @@ from segmint._tables import print_table
 from segmint.cli._common import (
     AsOfOpt,
     ConfigOpt,
-    as_of_time,
     console,
     err,
     failures,
+    open_project,
     project_config,
 )
 from segmint.errors import SegmintError
@@ -31,14 +31,10 @@ def features(ctx: typer.Context, config: ConfigOpt = None, as_of: AsOfOpt = None
     """Compute every feature for every customer as of a date, into the `features` table."""
     if ctx.invoked_subcommand is not None:
         return
-    from segmint.features import compute_features
-    from segmint.warehouse import connect
-
-    cfg = project_config(config)
-    with connect(cfg.warehouse, cfg.base_dir) as wh:
-        when = as_of_time(as_of, wh)
-        with err.status(f"computing features as of {when}"):
-            run = compute_features(wh, when, cfg.features)
+    project = open_project(config, as_of)
+    when = project.time()
+    with err.status(f"computing features as of {when}"):
+        run = project.as_of(when).compute_features()
     groups: dict[str, int] = {}
     for d in run.features:
         groups[d.group] = groups.get(d.group, 0) + 1

@@ -11,7 +11,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from segmint._tables import print_table
-from segmint.cli._common import ConfigOpt, console, failures, progress_bar, project_config
+from segmint.cli._common import (
+    ConfigOpt,
+    console,
+    failures,
+    open_project,
+    progress_bar,
+    project_config,
+)
 
 customers_app = typer.Typer(help="Look at unified customer profiles.", no_args_is_help=False)
 
@@ -51,10 +58,8 @@ def quarantine(
     Personal data in a row (and a whole line that could not be parsed, when its source maps
     PII) is stored encrypted and shown as ``(encrypted)``; ``--decrypt`` shows it to a key holder.
     """
-    from segmint.ingest import quarantined
-
-    cfg = project_config(config)
-    rows = quarantined(cfg, rule=rule, source=source, limit=limit, decrypt=decrypt)
+    project = open_project(config)
+    rows = project.quarantined(rule=rule, source=source, limit=limit, decrypt=decrypt)
     table = Table(title="Quarantine")
     for col in ("source", "file", "record", "rule", "action", "message", "row"):
         table.add_column(col, overflow="fold")
@@ -87,9 +92,7 @@ def customers(ctx: typer.Context, config: ConfigOpt = None) -> None:
     """Summarize the unified customer profiles."""
     if ctx.invoked_subcommand is not None:
         return
-    from segmint.profiles import customer_summary
-
-    s = customer_summary(project_config(config))
+    s = open_project(config).customers()
     console.print(
         f"[bold]{s['customers']:,}[/] customers ({s['known']:,} with an account, "
         f"{s['anonymous']:,} anonymous visitors); {s['merged']:,} accounts merged into "
@@ -132,7 +135,5 @@ def customers_show(
     reveal: Annotated[bool, typer.Option(help="Decrypt the PII columns (needs the key).")] = False,
 ) -> None:
     """Show one profile and every identifier linked to it."""
-    from segmint.profiles import customer_profile
-
-    profile = customer_profile(project_config(config), customer_id, reveal=reveal)
+    profile = open_project(config).customer(customer_id, reveal=reveal)
     console.print_json(json.dumps(profile, default=str))

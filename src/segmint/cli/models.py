@@ -14,12 +14,11 @@ from segmint._tables import print_table
 from segmint.cli._common import (
     AsOfOpt,
     ConfigOpt,
-    as_of_time,
     console,
     err,
     failures,
+    open_project,
     progress_bar,
-    project_config,
 )
 
 models_app = typer.Typer(
@@ -33,14 +32,9 @@ def train(
     config: ConfigOpt = None,
 ) -> None:
     """Train a predictive model, evaluate it on held-out rows and register a new version."""
-    import segmint
-    from segmint.segments.predictive import train_and_register
-    from segmint.warehouse import connect
-
-    cfg = project_config(config)
-    spec = segmint.open(cfg).models.spec(name)
-    with connect(cfg.warehouse, cfg.base_dir) as wh, progress_bar("training") as update:
-        result = train_and_register(cfg, wh, spec, progress=update)
+    project = open_project(config)
+    with progress_bar("training") as update:
+        result = project.models.train(name, progress=update)
     _print_model(result.metadata)
     console.print(
         f"registered {escape(name)} v{result.version:04d}; report: {result.metadata['report']}"
@@ -119,17 +113,15 @@ def _f(v: Any) -> str:
 @failures
 def models_list(config: ConfigOpt = None) -> None:
     """Every registered model: latest and production versions, headline figures."""
-    from segmint.segments.predictive import registry_for
-
-    cfg = project_config(config)
-    reg = registry_for(cfg)
+    project = open_project(config)
+    cfg = project.config
     table = Table(title="Models")
     for col in ("model", "versions", "latest", "production", "ROC-AUC", "F1", "trained"):
         table.add_column(col, justify="right" if col in ("versions", "ROC-AUC", "F1") else "left")
     names = {m.name for m in cfg.models}
-    for summary in reg.models():
+    for summary in project.models.list():
         names.discard(summary.name)
-        h = reg.metadata(summary.name, summary.latest.version).get("headline", {})
+        h = project.models.metadata(summary.name, summary.latest.version).get("headline", {})
         table.add_row(
             escape(summary.name),
             str(summary.count),
@@ -156,9 +148,7 @@ def models_show(
     config: ConfigOpt = None,
 ) -> None:
     """One version's report: figures, baselines, features, data window, libraries."""
-    from segmint.segments.predictive import registry_for
-
-    meta = registry_for(project_config(config)).metadata(name, version)
+    meta = open_project(config).models.metadata(name, version)
     _print_model(meta)
     console.print(f"features: {escape(', '.join(meta['features']))}")
     console.print(f"data: {escape(json.dumps(meta.get('window', {}), default=str))}")
@@ -176,9 +166,7 @@ def models_promote(
     config: ConfigOpt = None,
 ) -> None:
     """Make a version the one `segmint score` and `segmint segment` use."""
-    from segmint.segments.predictive import registry_for
-
-    v = registry_for(project_config(config)).promote(name, version)
+    v = open_project(config).models.promote(name, version)
     console.print(f"[green]✓[/] {escape(name)} {v.label} is in production")
 
 
@@ -192,18 +180,9 @@ def score(
     ] = None,
 ) -> None:
     """Score every customer (or session) with a trained model into the `scores` table."""
-    import segmint
-    from segmint.features import data_end
-    from segmint.segments.predictive import score_model
-    from segmint.warehouse import connect
-
-    cfg = project_config(config)
-    spec = segmint.open(cfg).models.spec(name)
-    with connect(cfg.warehouse, cfg.base_dir) as wh:
-        # a model of a table alone (sessions) may have no events or orders to date by
-        when = as_of_time(as_of if as_of or data_end(wh) else "now", wh)
-        with err.status(f"scoring {name} as of {when}"):
-            run = score_model(cfg, wh, spec, when, version=version)
+    models = open_project(config, as_of).models
+    with err.status(f"scoring {name}") as status:
+        run = models.score(name, version=version, progress=status.update)
     labels = ", ".join(f"{k}: {v:,}" for k, v in sorted(run.labels.items()))
     console.print(
         f"[green]✓[/] {run.rows:,} rows scored by {escape(name)} v{run.version:04d} as of "

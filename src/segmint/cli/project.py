@@ -18,6 +18,7 @@ from segmint.cli._common import (
     err,
     fail,
     failures,
+    open_project,
     progress_bar,
     project_config,
 )
@@ -84,16 +85,14 @@ def rules() -> None:
 @failures
 def tables(config: ConfigOpt = None) -> None:
     """List the warehouse's tables with their row counts."""
-    from segmint.warehouse import connect
-
-    cfg = project_config(config)
-    with connect(cfg.warehouse, cfg.base_dir) as wh:
-        console.print(f"warehouse: {cfg.warehouse}")
-        table = Table()
-        table.add_column("table")
-        table.add_column("rows", justify="right")
-        for name in sorted(wh.list_tables()):
-            table.add_row(name, f"{wh.count(name):,}")
+    project = open_project(config)
+    counts = project.tables()
+    console.print(f"warehouse: {project.config.warehouse}")
+    table = Table()
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, rows in counts.items():
+        table.add_row(name, f"{rows:,}")
     print_table(console, table)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,7 +11,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from segmint._tables import print_table
-from segmint.cli._common import ShortConfigOpt, console, failures, progress_bar, project_config
+from segmint.cli._common import (
+    ShortConfigOpt,
+    console,
+    failures,
+    open_project,
+    progress_bar,
+    project_config,
+)
 
 recommend_app = typer.Typer(
     help="Recommendations: evaluate models offline, train and write top-N, show them.",
@@ -100,20 +108,19 @@ def evaluate_cmd(
     out: Annotated[Path | None, typer.Option(help="Write the table as CSV.")] = None,
 ) -> None:
     """Compare every model against popularity on held-out interactions."""
-    from segmint.config import RecommendConfig
-    from segmint.recommend import Interactions, evaluate
+    from segmint._project import evaluate_interactions
+    from segmint.recommend import Interactions
 
     if chart is not None and chart.suffix not in (".svg", ".png", ".html"):
         raise typer.BadParameter(
             f"{chart.name!r}: use a .svg, .png or .html file", param_hint="--chart"
         )
-    cfg = None if interactions is not None and config is None else project_config(config)
-    rc = cfg.recommend if cfg is not None else RecommendConfig()
-    names = [m.strip() for m in models.split(",") if m.strip()] if models else list(rc.models)
-    if "hybrid" not in names:
-        names.append("hybrid")
-    catalogue = segments = None
-    if interactions is not None:
+    names = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    if interactions is None:
+        evaluate = functools.partial(open_project(config).evaluate_recommenders, names)
+    else:
+        # a user-item file needs no project; --config then only lends its recommend: defaults
+        rc = None if config is None else project_config(config).recommend
         inter = Interactions.from_file(
             interactions,
             sep=sep,
@@ -121,28 +128,10 @@ def evaluate_cmd(
             binary=binary,
             columns=columns.split(",") if columns else None,
         )
-        names = [n for n in names if n != "content"]
-    else:
-        from segmint.recommend import project_inputs
-        from segmint.warehouse import connect
-
-        assert cfg is not None
-        with connect(cfg.warehouse, cfg.base_dir) as wh:
-            inter, cat, seg = project_inputs(wh, cfg)
-        catalogue = cat if len(cat) else None
-        segments = seg if len(seg) else None
+        evaluate = functools.partial(evaluate_interactions, inter, names, config=rc)
     with progress_bar("evaluating") as update:
         ev = evaluate(
-            inter,
-            names,
-            split_method=split or rc.split,
-            test_size=rc.test_size if test_size is None else test_size,
-            k=rc.k if k is None else k,
-            seed=rc.random_state if seed is None else seed,
-            search=rc.search if search is None else search,
-            catalogue=catalogue,
-            segments=segments,
-            progress=update,
+            split=split, test_size=test_size, k=k, seed=seed, search=search, progress=update
         )
     print_evaluation(ev)
     if chart is not None:
@@ -161,12 +150,11 @@ def train_cmd(
     ] = False,
 ) -> None:
     """Evaluate and tune, fit the hybrid on all data, save a version, write top-N per customer."""
-    from segmint.recommend import RECOMMENDATIONS, train_project
-    from segmint.warehouse import connect
+    from segmint.recommend import RECOMMENDATIONS
 
-    cfg = project_config(config)
-    with connect(cfg.warehouse, cfg.base_dir) as wh, progress_bar("training") as update:
-        result = train_project(wh, cfg, evaluate_first=not skip_evaluation, progress=update)
+    project = open_project(config)
+    with progress_bar("training") as update:
+        result = project.train_recommender(evaluate=not skip_evaluation, progress=update)
     if result.evaluation is not None:
         print_evaluation(result.evaluation)
     from segmint.recommend._batch import blend_of
@@ -192,15 +180,13 @@ def show_cmd(
     version: Annotated[str | None, typer.Option(help="Model version (default latest).")] = None,
 ) -> None:
     """Live recommendations for some customers from the saved model, with their reasons."""
-    import segmint
-
     ctx: dict[str, str] = {}
     for item in context or []:
         key, eq, value = item.partition("=")
         if not eq or not key.strip():
             raise typer.BadParameter(f"{item!r}: expected key=value", param_hint="--context")
         ctx[key.strip()] = value.strip()
-    project = segmint.open(project_config(config))
+    project = open_project(config)
     _model, meta = project.recommender(version)
     recs = project.recommend([str(c) for c in customers], k=k, context=ctx, version=version)
     table = Table(title=f"Recommendations ({meta.get('version', '?')})")

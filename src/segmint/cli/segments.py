@@ -15,12 +15,11 @@ from segmint._tables import print_table
 from segmint.cli._common import (
     AsOfOpt,
     ConfigOpt,
-    as_of_time,
     console,
     err,
     failures,
+    open_project,
     progress_bar,
-    project_config,
 )
 
 segments_app = typer.Typer(
@@ -32,16 +31,10 @@ segments_app = typer.Typer(
 @failures
 def segment(config: ConfigOpt = None, as_of: AsOfOpt = None) -> None:
     """Compute every segment as of a date: features, RFM tiers, clusters and rule segments."""
-    from segmint.segments import compile_segments, run_segments
-    from segmint.warehouse import connect
-
-    cfg = project_config(config)
-    compile_segments(cfg)  # a mistake in the project file shows before any work
-    with connect(cfg.warehouse, cfg.base_dir) as wh:
-        when = as_of_time(as_of, wh)
-        with progress_bar("segments", counts=True) as update:
-            run = run_segments(cfg, wh, when, progress=update)
-        _print_segment_run(run, wh)
+    project = open_project(config, as_of)
+    with progress_bar("segments", counts=True) as update:
+        run = project.segments.compute(progress=update)
+    _print_segment_run(run, project.segments.definitions())
     console.print("report: segmint report" + (f" -c {config}" if config else ""))
 
 
@@ -54,18 +47,14 @@ def report(
     ] = None,
 ) -> None:
     """Write the segments report: sizes, RFM grid, clusters (elbow, profiles), as HTML."""
-    from segmint.segments import write_report
-    from segmint.warehouse import connect
-
-    cfg = project_config(config)
-    when = None
+    project = open_project(config)
     if as_of is not None:
         try:
-            when = datetime.fromisoformat(as_of)
+            project = project.as_of(datetime.fromisoformat(as_of))
         except ValueError:
             raise typer.BadParameter(f"{as_of!r} is not a date", param_hint="--as-of") from None
-    with connect(cfg.warehouse, cfg.base_dir) as wh, err.status("drawing the report"):
-        path = write_report(cfg, wh, when)
+    with err.status("drawing the report"):
+        path = project.report()
     console.print(f"report: {path}  (charts as PNG and SVG in {path.with_suffix('')})")
 
 
@@ -99,10 +88,7 @@ def _print_clustering(c: Any) -> None:
         console.print(f"[yellow]note:[/] {escape(c.note)}")
 
 
-def _print_segment_run(run: Any, wh: Any) -> None:
-    from segmint.segments import definitions
-
-    defs = definitions(wh)
+def _print_segment_run(run: Any, defs: dict[str, dict[str, Any]]) -> None:
     console.print(
         f"[green]✓[/] as of {run.as_of}: {run.features.customers:,} customers, "
         f"{len(run.features.features)} features"
@@ -141,9 +127,7 @@ def _print_segment_run(run: Any, wh: Any) -> None:
 def segments_list(config: ConfigOpt = None) -> None:
     """Every segment: its kind, definition, latest size and when it was computed (segments
     defined over the API included, from the online store)."""
-    import segmint
-
-    segments = segmint.open(project_config(config)).segments.list()
+    segments = open_project(config).segments.list()
     table = Table(title="Segments")
     for col in ("segment", "kind", "members", "as of", "definition"):
         table.add_column(col, justify="right" if col == "members" else "left")
@@ -166,21 +150,10 @@ def segments_show(
     limit: Annotated[int, typer.Option(help="Members to show.")] = 10,
 ) -> None:
     """One segment: its definition, its size at each computation and some members."""
-    from segmint.errors import NotFoundError
-    from segmint.segments.membership import members_at, sizes_over_time
-    from segmint.warehouse import connect
-
-    cfg = project_config(config)
-    with connect(cfg.warehouse, cfg.base_dir) as wh:
-        history = sizes_over_time(wh, name)
-        if not history:
-            known = ", ".join(s.name for s in cfg.segments) or "none defined"
-            raise NotFoundError(
-                f"segment {name!r} has not been computed (run `segmint segment`); "
-                f"segments in the project file: {known}"
-            )
-        sample = wh.to_arrow(members_at(wh, name).order_by("customer_id").limit(limit)).to_pylist()
-    seg = next((s for s in cfg.segments if s.name == name), None)
+    project = open_project(config)
+    history = project.segments.history(name)
+    sample = project.segments.members(name, limit=limit).to_pylist()
+    seg = next((s for s in project.config.segments if s.name == name), None)
     if seg is not None:
         console.print(f"[bold]{escape(name)}[/]: {escape(seg.description or '')}")
         console.print(f"rule: {escape(seg.rule)}")
@@ -211,13 +184,11 @@ def segments_export(
     ] = None,
 ) -> None:
     """Write a segment's members (customer_id, entered_at, score) to CSV or Parquet."""
-    import segmint
-
     if fmt not in ("csv", "parquet"):
         raise typer.BadParameter(f"{fmt!r}: use csv or parquet", param_hint="--format")
     target = out or Path(f"{name}.{fmt}")
-    project = segmint.open(project_config(config))
-    if as_of is not None:
+    project = open_project(config)
+    if as_of is not None:  # a date that does not parse is the library's error, as it always was
         project = project.as_of(as_of)
     rows = project.segments.export(name, target, format=fmt)
     console.print(f"wrote {rows:,} members of {escape(name)} to {escape(str(target))}")

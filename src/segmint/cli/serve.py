@@ -10,7 +10,15 @@ from typing import Annotated
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from segmint.cli._common import ShortConfigOpt, console, err, fail, failures, project_config
+from segmint.cli._common import (
+    ShortConfigOpt,
+    console,
+    err,
+    fail,
+    failures,
+    open_project,
+    project_config,
+)
 
 
 def _need_serve_extra(what: str, modules: tuple[str, ...]) -> None:
@@ -70,10 +78,7 @@ def publish(
 ) -> None:
     """Load the batch results (features, memberships, scores, recommendations, counters)
     into the online store, swapped in atomically."""
-    from segmint.realtime import open_store, publish_project
-
-    cfg = project_config(config)
-    store = open_store(cfg.serve.online_store, cfg.base_dir)
+    project = open_project(config)
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -82,10 +87,10 @@ def publish(
         transient=True,
     ) as bar:
         task = bar.add_task("publishing", total=None)
-        info = publish_project(cfg, store, lambda msg: bar.update(task, description=msg))
+        info = project.publish(lambda msg: bar.update(task, description=msg))
     console.print(
         f"published version {info.version}: {info.customers:,} customers as of {info.as_of} "
-        f"into {cfg.serve.online_store}"
+        f"into {project.config.serve.online_store}"
     )
 
 
