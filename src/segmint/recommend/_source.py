@@ -11,6 +11,10 @@ The other readers give the side information the models and business rules need: 
 catalogue (:func:`catalogue_from_warehouse`), each customer's current segment
 (:func:`customer_segments`) and the unit price they usually pay
 (:func:`customer_price_levels`).
+
+Fee lines (postage, bank charges, adjustments: a source's ``fees:``, :mod:`segmint.fees`)
+are not products: no reader returns them, so no model learns them, recommends them or gives
+them as a reason.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import pandas as pd
 from segmint.config import InteractionsConfig
 from segmint.errors import ConfigError, SchemaError
 from segmint.features import data_end
+from segmint.fees import fee_only_products, product_lines
 from segmint.identity import resolved
 from segmint.recommend._interactions import CONTEXT_COLUMNS, ITEM, TS, USER, WEIGHT, Interactions
 from segmint.schema import RETURN_STATUSES, Col, T
@@ -72,13 +77,13 @@ def interactions_from_warehouse(
     Returns
     -------
     Interactions
-        One row per event (weight ``cfg.weights[event_type]``) and per order line
-        (``cfg.order_weight``; ``-cfg.order_weight`` for a return line, ``0`` for a line
-        bought and then marked returned, when ``returns`` is ``"subtract"``), decayed by
-        ``0.5 ** (age_days / half_life_days)``. Columns ``customer_id``, ``product_id``,
-        ``weight``, ``ts`` (UTC) and the context columns ``device`` (null for order lines),
-        ``country``, ``event_type`` (``purchase`` for order lines) and ``category`` (the row's,
-        else the catalogue's); ordered by time. ``repeat`` is ``cfg.repeat``.
+        One row per event (weight ``cfg.weights[event_type]``) and per order line that is not a fee
+        line (``cfg.order_weight``; ``-cfg.order_weight`` for a return line, ``0`` for a line bought
+        and then marked returned, when ``returns`` is ``"subtract"``), decayed by ``0.5 ** (age_days
+        / half_life_days)``. Columns ``customer_id``, ``product_id``, ``weight``, ``ts`` (UTC) and
+        the context columns ``device`` (null for order lines), ``country``, ``event_type``
+        (``purchase`` for order lines) and ``category`` (the row's, else the catalogue's); ordered
+        by time. ``repeat`` is ``cfg.repeat``.
 
     Raises
     ------
@@ -196,8 +201,9 @@ def _marked_lines(wh: IbisWarehouse) -> tuple[ir.Table, ir.BooleanValue, ir.Bool
     lists its returns as negative lines already says what came back, so its status does not
     mark its other lines too (that would take the credit away twice).
     """
+    # fee lines first: a negative postage or discount line says nothing of what came back
     lines, header_status = _with_order_status(
-        wh, _attributed(wh, T.ORDER_LINES, (Col.PRODUCT_ID, Col.TS))
+        wh, product_lines(_attributed(wh, T.ORDER_LINES, (Col.PRODUCT_ID, Col.TS)))
     )
     qty = (
         lines[Col.QUANTITY].cast("float64").fill_null(1.0)
@@ -256,7 +262,9 @@ def catalogue_from_warehouse(wh: IbisWarehouse) -> pd.DataFrame:
     """The ``products`` table: one row per product, columns :data:`CATALOGUE_COLUMNS`.
 
     Columns the table lacks are filled with None; without a ``products`` table the frame is
-    empty (with those columns). Rows are ordered by ``product_id``.
+    empty (with those columns). Rows are ordered by ``product_id``. An id seen only on fee
+    lines is left out (ingest leaves it out of ``products`` too; this also covers a table
+    written otherwise).
 
     Examples
     --------
@@ -270,6 +278,8 @@ def catalogue_from_warehouse(wh: IbisWarehouse) -> pd.DataFrame:
     _require(p, T.PRODUCTS, (Col.PRODUCT_ID,))
     have = [c for c in CATALOGUE_COLUMNS if c in p.columns]
     p = p.filter(p[Col.PRODUCT_ID].notnull())
+    if wh.has_table(T.ORDER_LINES) and Col.IS_FEE in wh.table(T.ORDER_LINES).columns:
+        p = p.anti_join(fee_only_products(wh.table(T.ORDER_LINES)), Col.PRODUCT_ID)
     frame = wh.to_arrow(p.select(*have).order_by(Col.PRODUCT_ID)).to_pandas()
     frame[Col.PRODUCT_ID] = frame[Col.PRODUCT_ID].astype(str)
     for c in CATALOGUE_COLUMNS:
@@ -327,8 +337,8 @@ def customer_price_levels(wh: IbisWarehouse, *, as_of: datetime | None = None) -
     """The median unit price each customer paid: customer_id -> price (float).
 
     Bought order lines with a unit price before ``as_of`` (default: all); returns and
-    cancelled lines (or lines of a cancelled order) do not count. Empty without an
-    ``order_lines`` table.
+    cancelled lines (or lines of a cancelled order) and fee lines (postage) do not count.
+    Empty without an ``order_lines`` table.
     """
     empty = pd.Series(
         dtype="float64", name=PRICE_LEVEL, index=pd.Index([], dtype=object, name=USER)
