@@ -11,10 +11,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from segmint.errors import ConfigError
-from segmint.warehouse._base import IbisWarehouse, Warehouse
+from segmint.warehouse._base import Capabilities, IbisWarehouse, Rows, Warehouse, Where
 from segmint.warehouse._duckdb import DuckDBWarehouse
 
-__all__ = ["DuckDBWarehouse", "IbisWarehouse", "Warehouse", "connect"]
+__all__ = [
+    "Capabilities",
+    "DuckDBWarehouse",
+    "IbisWarehouse",
+    "Rows",
+    "Warehouse",
+    "Where",
+    "connect",
+]
 
 
 def connect(url: str, base_dir: Path | None = None) -> IbisWarehouse:

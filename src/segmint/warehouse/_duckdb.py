@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from segmint.errors import ConfigError
 from segmint.sql import ident, lit
-from segmint.warehouse._base import IbisWarehouse
+from segmint.warehouse._base import Capabilities, IbisWarehouse
 
 #: the environment variable holding DuckDB's memory limit for everything but ingest
 MEMORY_LIMIT_ENV = "SEGMINT_MEMORY_LIMIT"
@@ -98,6 +98,10 @@ class DuckDBWarehouse(IbisWarehouse):
     environment) holds DuckDB to it; ``"default"`` leaves DuckDB's own (80% of RAM).
     """
 
+    capabilities = Capabilities(
+        transactional_ddl=True, shares_duckdb_connection=True, update_batch_rows=UPDATE_BATCH_ROWS
+    )
+
     def __init__(
         self, path: str | Path, url: str | None = None, *, memory_limit: str | None = None
     ) -> None:
@@ -145,19 +149,25 @@ class DuckDBWarehouse(IbisWarehouse):
         finally:
             self._set_limit(before)
 
-    def row_ranges(self, table: str) -> list[str]:
-        """Predicates on ``rowid`` splitting ``table`` into batches of at most
-        :data:`UPDATE_BATCH_ROWS` rows: one UPDATE of 10M rows keeps every new value in
-        memory until it commits, and under a 1 GB limit it thrashes instead of spilling."""
-        top = self.raw.execute(f"SELECT max(rowid) FROM {ident(table)}").fetchone()
-        if top is None or top[0] is None:
-            return ["TRUE"]
-        step = UPDATE_BATCH_ROWS
-        name = ident(table)
+    def _batches(self, name: str, alias: str) -> list[str]:
+        """Predicates on ``rowid`` splitting ``name`` into batches of at most
+        :attr:`Capabilities.update_batch_rows` (:data:`UPDATE_BATCH_ROWS`) rows: one UPDATE of
+        10M rows keeps every new value in memory until it commits, and under a 1 GB limit it
+        thrashes instead of spilling."""
+        step = self.capabilities.update_batch_rows
+        top = self.raw.execute(f"SELECT max(rowid) FROM {ident(name)}").fetchone()
+        if step is None or top is None or top[0] is None or top[0] < step:
+            return [""]
         return [
-            f"{name}.rowid >= {lo} AND {name}.rowid < {lo + step}"
+            f"{alias}.rowid >= {lo} AND {alias}.rowid < {lo + step}"
             for lo in range(0, int(top[0]) + 1, step)
         ]
+
+    def vacuum(self) -> None:
+        """``ANALYZE`` then ``CHECKPOINT``: statistics refreshed, the write-ahead log folded into
+        the file and the blocks of deleted rows and dropped tables free for reuse."""
+        self.raw.execute("ANALYZE")
+        self.raw.execute("CHECKPOINT")
 
     def execute(self, sql: str) -> int:
         """Run ``sql`` on the raw DuckDB connection; return the count a one-integer result holds

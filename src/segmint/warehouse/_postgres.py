@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -80,6 +82,24 @@ class PostgresWarehouse(IbisWarehouse):
             (self.schema,),
         ).fetchall()
         return [r[0] for r in rows]
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """psycopg's transaction block: the connection is in autocommit mode outside it."""
+        with self.raw.transaction():
+            yield
+
+    def vacuum(self) -> None:
+        """``VACUUM (ANALYZE)`` of the tables of the warehouse's schema only (a database-wide
+        VACUUM would reach the team's other tables)."""
+        rows = self.raw.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s "
+            "AND table_type = 'BASE TABLE' ORDER BY 1",
+            (self.schema,),
+        ).fetchall()
+        if rows:
+            names = ", ".join(f"{ident(self.schema)}.{ident(r[0])}" for r in rows)
+            self.raw.execute(f"VACUUM (ANALYZE) {names}")
 
     def execute(self, sql: str) -> int:
         """Run ``sql`` (autocommit); return psycopg's row count, 0 when the statement has none."""
