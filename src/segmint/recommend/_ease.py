@@ -62,8 +62,8 @@ class EASE(Recommender):
 
     def _gram(self, X: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
         """The modelled products (the ``max_items`` most popular) and their dense ``X'X``."""
-        if not isinstance(self.max_items, numbers.Integral) or self.max_items < 1:
-            raise ConfigError(f"max_items={self.max_items} should be an integer >= 1")
+        if self.max_items < 1:
+            raise ConfigError(f"max_items={self.max_items} should be >= 1")
         n = X.shape[1]
         keep = np.arange(n)
         if n > self.max_items:

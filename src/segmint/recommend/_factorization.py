@@ -102,12 +102,12 @@ class BPR(_Factorization):
     implicit's BPR draws each negative product as the product of a random interaction, so in
     proportion to its popularity (benfred/implicit#255), where Rendle et al.'s BPR draws it
     uniformly; on MovieLens 100K that cost a quarter of nDCG@10 (0.31 against 0.42): popular
-    products are mostly drawn as negatives, so the model learns to rank them down. ``negative_smoothing``
-    mixes the uniform draw back in without touching implicit: ``D`` extra rows that chose
-    every product are appended to the matrix implicit sees, so a negative is product ``j``
-    with probability proportional to ``popularity(j) + D``, and the padding rows' own
-    samples are all skipped by implicit's check that a negative is not one of the
-    customer's products. ``D = negative_smoothing * interactions / products``: 0 is
+    products are mostly drawn as negatives, so the model learns to rank them down.
+    ``negative_smoothing`` mixes the uniform draw back in without touching implicit: ``D``
+    extra rows that chose every product are appended to the matrix implicit sees, so a
+    negative is product ``j`` with probability proportional to ``popularity(j) + D``, and the
+    padding rows' own samples are all skipped by implicit's check that a negative is not one
+    of the customer's products. ``D = negative_smoothing * interactions / products``: 0 is
     implicit's popularity-proportional draw, 1 half uniform, 4 four fifths. An epoch still
     draws about one positive per interaction (the padding only adds skipped draws), at
     ``1 + negative_smoothing`` times the cost.
