@@ -37,8 +37,7 @@ from scipy.sparse.csgraph import connected_components
 
 from segmint.config import IdentityConfig
 from segmint.schema import Col, T
-from segmint.sql import ident, lit
-from segmint.warehouse import IbisWarehouse
+from segmint.warehouse import Warehouse
 
 #: per input table: the identifier columns a row may carry (the hashed form for PII)
 _ID_SOURCES: dict[str, tuple[str, ...]] = {
@@ -83,7 +82,7 @@ class IdentityResult:
     noisy: list[dict[str, object]] = field(default_factory=list)
 
 
-def _columns(wh: IbisWarehouse, table: str) -> list[tuple[str, str]]:
+def _columns(wh: Warehouse, table: str) -> list[tuple[str, str]]:
     """(identifier type, stored column) pairs the table has."""
     have = set(wh.table(table).columns)
     out = []
@@ -95,39 +94,46 @@ def _columns(wh: IbisWarehouse, table: str) -> list[tuple[str, str]]:
     return out
 
 
-def _node_sql(wh: IbisWarehouse) -> tuple[str, str]:
-    """SQL for (type, value, ts) of every identifier sighting, and for row-wise edges."""
-    nodes, edges = [], []
+def _sightings(wh: Warehouse) -> tuple[ir.Table | None, ir.Table | None]:
+    """(type, value, ts) of every identifier sighting, and the row-wise edges (ta, va, tb,
+    vb) between the identifiers of a row, as expressions (None when there are none)."""
+    nodes: list[ir.Table] = []
+    edges: list[ir.Table] = []
     for table, ts in _TS.items():
         if not wh.has_table(table):
             continue
+        t = wh.table(table)
         cols = _columns(wh, table)
-        tcol = ident(ts) if ts in wh.table(table).columns else "NULL"
+        seen = t[ts].cast("timestamp") if ts in t.columns else ibis.null("timestamp")
         for typ, col in cols:
             nodes.append(
-                f"SELECT {lit(typ)} AS t, {ident(col)} AS v, {tcol} AS ts FROM {ident(table)} "
-                f"WHERE {ident(col)} IS NOT NULL"
+                t.filter(t[col].notnull()).select(
+                    t=ibis.literal(typ, type="string"), v=t[col].cast("string"), ts=seen
+                )
             )
         # a star per row: every identifier linked to the row's first one
         for i, (typ_a, col_a) in enumerate(cols):
             for typ_b, col_b in cols[i + 1 :]:
-                earlier = [f"{ident(c)} IS NULL" for _, c in cols[:i]]
-                cond = " AND ".join(
-                    [*earlier, f"{ident(col_a)} IS NOT NULL", f"{ident(col_b)} IS NOT NULL"]
-                )
+                earlier = [t[c].isnull() for _, c in cols[:i]]
                 edges.append(
-                    f"SELECT DISTINCT {lit(typ_a)} AS ta, {ident(col_a)} AS va, {lit(typ_b)} "
-                    f"AS tb, {ident(col_b)} AS vb FROM {ident(table)} WHERE {cond}"
+                    t.filter(*earlier, t[col_a].notnull(), t[col_b].notnull())
+                    .select(
+                        ta=ibis.literal(typ_a, type="string"),
+                        va=t[col_a].cast("string"),
+                        tb=ibis.literal(typ_b, type="string"),
+                        vb=t[col_b].cast("string"),
+                    )
+                    .distinct()
                 )
-    node_sql = (
-        f"SELECT t, v, min(ts) AS first_seen, max(ts) AS last_seen FROM "
-        f"({' UNION ALL '.join(nodes)}) n GROUP BY t, v"
-    )
-    edge_sql = " UNION ".join(edges) if edges else ""
-    return node_sql, edge_sql
+    if not nodes:
+        return None, None
+    n = ibis.union(*nodes) if len(nodes) > 1 else nodes[0]
+    grouped = n.group_by("t", "v").aggregate(first_seen=n.ts.min(), last_seen=n.ts.max())
+    edge = (ibis.union(*edges, distinct=True) if len(edges) > 1 else edges[0]) if edges else None
+    return grouped, edge
 
 
-def resolve_identities(wh: IbisWarehouse, cfg: IdentityConfig) -> IdentityResult:
+def resolve_identities(wh: Warehouse, cfg: IdentityConfig) -> IdentityResult:
     """Rebuild the ``identities`` table; see the module docstring for the rules.
 
     The warehouse numbers the identifiers and hands over the edges as pairs of numbers, so
@@ -136,26 +142,25 @@ def resolve_identities(wh: IbisWarehouse, cfg: IdentityConfig) -> IdentityResult
     result = IdentityResult()
     if not any(wh.has_table(t) for t in _ID_SOURCES):
         return result
-    node_sql, edge_sql = _node_sql(wh)
-    wh.drop("_id_nodes")
-    wh.execute(
-        f"CREATE TEMP TABLE _id_nodes AS SELECT row_number() OVER () - 1 AS i, n.* "
-        f"FROM ({node_sql}) n"
-    )
+    sightings, edges = _sightings(wh)
+    if sightings is None:
+        return result
+    wh.write("_id_nodes", sightings.select(*sightings.columns, i=ibis.row_number()), temp=True)
     try:
-        nodes = wh.to_arrow(wh.ibis.sql("SELECT i, t, v, first_seen, last_seen FROM _id_nodes"))
+        numbered = wh.table("_id_nodes")
+        nodes = wh.to_arrow(numbered.select("i", "t", "v", "first_seen", "last_seen"))
         # in number order (cheaper here than an ORDER BY of 4.6M rows in the engine)
         where = np.empty(nodes.num_rows, dtype=np.int64)
         where[nodes["i"].to_numpy()] = np.arange(nodes.num_rows)
         nodes = nodes.drop_columns(["i"]).take(pa.array(where))
         src = dst = np.zeros(0, dtype=np.int64)
-        if edge_sql:
+        if edges is not None:
+            a = numbered.select(ai="i", at="t", av="v")
+            b = numbered.select(bi="i", bt="t", bv="v")
             pairs = wh.to_arrow(
-                wh.ibis.sql(
-                    f"SELECT a.i AS src, b.i AS dst FROM ({edge_sql}) e "
-                    "JOIN _id_nodes a ON a.t = e.ta AND a.v = e.va "
-                    "JOIN _id_nodes b ON b.t = e.tb AND b.v = e.vb"
-                )
+                edges.join(a, [edges.ta == a["at"], edges.va == a.av])
+                .join(b, [edges.tb == b.bt, edges.vb == b.bv])
+                .select(src="ai", dst="bi")
             )
             src = pairs["src"].to_numpy().astype(np.int64)
             dst = pairs["dst"].to_numpy().astype(np.int64)
@@ -182,15 +187,14 @@ def resolve_identities(wh: IbisWarehouse, cfg: IdentityConfig) -> IdentityResult
     ).filter(pa.array(keep))
     _, counts = np.unique(labels[is_cust], return_counts=True)
     result.merged_accounts = int(counts[counts > 1].sum())
-    wh.import_arrow("_identities_in", table)
     # rows first: should this stop half-way, the old identities still tell what changed
     _stamp_rows(wh, table)
-    _replace(wh, T.IDENTITIES, "_identities_in")
+    wh.replace_table(T.IDENTITIES, table)
     _write_shared(wh, result.noisy)
     return result
 
 
-def _write_shared(wh: IbisWarehouse, noisy: list[dict[str, object]]) -> None:
+def _write_shared(wh: Warehouse, noisy: list[dict[str, object]]) -> None:
     """Replace ``shared_identifiers`` with this resolution's over-shared identifiers."""
     shared = pa.table(
         {
@@ -199,8 +203,7 @@ def _write_shared(wh: IbisWarehouse, noisy: list[dict[str, object]]) -> None:
             ACCOUNTS: pa.array([r["accounts"] for r in noisy], pa.int64()),
         }
     )
-    wh.import_arrow("_shared_in", shared)
-    _replace(wh, T.SHARED_IDENTIFIERS, "_shared_in")
+    wh.replace_table(T.SHARED_IDENTIFIERS, shared)
 
 
 def _drop_noisy(
@@ -260,12 +263,12 @@ def _canonical_ids(nodes: pa.Table, labels: np.ndarray, priority: list[str]) -> 
     return own.take(pa.array(best[labels]))
 
 
-def _row_keys(wh: IbisWarehouse, table: str) -> list[str]:
+def _row_keys(wh: Warehouse, table: str) -> list[str]:
     have = set(wh.table(table).columns)
     return [c for c in _ROW_KEYS if c in have] if Col.CUSTOMER_ID in have else []
 
 
-def _stamp_rows(wh: IbisWarehouse, identities: pa.Table) -> None:
+def _stamp_rows(wh: Warehouse, identities: pa.Table) -> None:
     """Bring :data:`RESOLVED_ID` up to date on every stamped table, given the new identities.
 
     A row's canonical id is that of its first identifier present, in :data:`_ROW_KEYS` order
@@ -282,13 +285,18 @@ def _stamp_rows(wh: IbisWarehouse, identities: pa.Table) -> None:
     changes = None
     if wh.has_table(T.IDENTITIES):
         changes = "_id_changes"
-        wh.drop(changes)
-        wh.execute(
-            f"CREATE TEMP TABLE {changes} AS SELECT n.* FROM _id_map n LEFT JOIN "
-            f"{ident(T.IDENTITIES)} o ON o.{Col.IDENTIFIER_TYPE} = n.{Col.IDENTIFIER_TYPE} "
-            f"AND o.{Col.IDENTIFIER} = n.{Col.IDENTIFIER} "
-            f"WHERE o.{Col.CUSTOMER_ID} IS DISTINCT FROM n.{Col.CUSTOMER_ID}"
+        n, o = wh.table("_id_map"), wh.table(T.IDENTITIES)
+        moved = n.left_join(
+            o,
+            [
+                o[Col.IDENTIFIER_TYPE] == n[Col.IDENTIFIER_TYPE],
+                o[Col.IDENTIFIER] == n[Col.IDENTIFIER],
+            ],
         )
+        moved = moved.filter(
+            ~moved[f"{Col.CUSTOMER_ID}_right"].identical_to(moved[Col.CUSTOMER_ID])
+        ).select(*cols)
+        wh.write(changes, moved, temp=True)
     try:
         for table in tables:
             wh.ensure_table(table, {RESOLVED_ID: "VARCHAR"})
@@ -299,41 +307,23 @@ def _stamp_rows(wh: IbisWarehouse, identities: pa.Table) -> None:
             wh.drop(changes)
 
 
-def _stamp_table(wh: IbisWarehouse, table: str, keys: list[str], changes: str | None) -> None:
-    name, stamp = ident(table), f"{ident(table)}.{ident(RESOLVED_ID)}"
-    cols = [f"{name}.{ident(k)}" for k in keys]
-    whens = " ".join(f"WHEN {c} IS NOT NULL THEN {lit(k)}" for c, k in zip(cols, keys, strict=True))
-    value = f"coalesce({', '.join(cols)})" if len(cols) > 1 else cols[0]
-    match = (
-        f"m.{Col.IDENTIFIER_TYPE} = CASE {whens} END AND m.{Col.IDENTIFIER} = {value}"
-        f" AND {stamp} IS DISTINCT FROM m.{Col.CUSTOMER_ID}"
-    )
+def _stamp_table(wh: Warehouse, table: str, keys: list[str], changes: str | None) -> None:
+    """Set :data:`RESOLVED_ID` on the rows of ``table`` whose identifier maps elsewhere."""
+    t = wh.table(table)
+    kind = ibis.cases(*((t[k].notnull(), k) for k in keys)) if len(keys) > 1 else None
+    match: dict[str, ir.Value] = {
+        Col.IDENTIFIER_TYPE: kind if kind is not None else ibis.literal(keys[0], type="string"),
+        Col.IDENTIFIER: ibis.coalesce(*(t[k] for k in keys)) if len(keys) > 1 else t[keys[0]],
+    }
     # new rows against every identifier; stamped rows only against the identifiers that moved
-    passes = [("_id_map", f"{stamp} IS NULL")]
+    passes = [("_id_map", t[RESOLVED_ID].isnull())]
     if changes:
-        passes.append((changes, f"{stamp} IS NOT NULL"))
+        passes.append((changes, t[RESOLVED_ID].notnull()))
     for source, which in passes:
-        for batch in wh.row_ranges(table):
-            wh.execute(
-                f"UPDATE {name} SET {ident(RESOLVED_ID)} = m.{Col.CUSTOMER_ID} "
-                f"FROM {source} m WHERE {batch} AND {which} AND {match}"
-            )
+        wh.update_from(table, wh.table(source), {RESOLVED_ID: Col.CUSTOMER_ID}, match, which)
 
 
-def _replace(wh: IbisWarehouse, name: str, temp: str) -> None:
-    """Swap a table's content for a temp table's, in one transaction."""
-    wh.execute("BEGIN")
-    try:
-        wh.execute(f"DROP TABLE IF EXISTS {ident(name)}")
-        wh.execute(f"CREATE TABLE {ident(name)} AS SELECT * FROM {ident(temp)}")
-        wh.execute("COMMIT")
-    except Exception:
-        wh.execute("ROLLBACK")
-        raise
-    wh.execute(f"DROP TABLE IF EXISTS {ident(temp)}")
-
-
-def resolved(wh: IbisWarehouse, table: str) -> ir.Table:
+def resolved(wh: Warehouse, table: str) -> ir.Table:
     """``table`` with ``customer_id`` replaced by the person's canonical id (Ibis expression).
 
     The raw id the source gave stays in ``source_customer_id``. Events without a customer id
@@ -353,14 +343,14 @@ def resolved(wh: IbisWarehouse, table: str) -> ir.Table:
     return _joined(wh, t)
 
 
-def _all_stamped(wh: IbisWarehouse, t: ir.Table) -> bool:
+def _all_stamped(wh: Warehouse, t: ir.Table) -> bool:
     keys = [c for c in _ROW_KEYS if c in t.columns]
     has_id = ibis.or_(*[t[c].notnull() for c in keys])
     missing = t.filter(t[RESOLVED_ID].isnull() & has_id).select(keys[0]).limit(1)
     return wh.to_arrow(missing).num_rows == 0
 
 
-def _joined(wh: IbisWarehouse, t: ir.Table) -> ir.Table:
+def _joined(wh: Warehouse, t: ir.Table) -> ir.Table:
     ids = wh.table(T.IDENTITIES)
     t = t.rename(source_customer_id=Col.CUSTOMER_ID)
     out = t

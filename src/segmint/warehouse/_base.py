@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, TypeAlias, runtime_checkable
 
@@ -145,6 +145,9 @@ class Warehouse(Protocol):
 
     def vacuum(self) -> None:
         """Reclaim the space of deleted rows and refresh the planner's statistics."""
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """A block whose statements are committed together, or rolled back when it raises."""
 
     def close(self) -> None:
         """Close the connection; the warehouse is not used after."""
@@ -471,11 +474,6 @@ class IbisWarehouse:
             both = " AND ".join(c for c in (batch, cond) if c)
             total += self.execute(f"{statement} WHERE {both}" if both else statement)
         return total
-
-    def row_ranges(self, table: str) -> list[str]:
-        """SQL predicates splitting ``table``'s rows into batches for a large UPDATE (for
-        identity's, until it goes through :meth:`update_from`)."""
-        return [b or "TRUE" for b in self._batches(table, ident(table))]
 
     def _batches(self, name: str, alias: str) -> list[str]:
         """Predicates splitting ``name`` for an UPDATE: one batch (an empty predicate) unless
