@@ -39,8 +39,7 @@ from segmint.fees import product_lines
 from segmint.identity import resolved
 from segmint.revenue import order_net_value
 from segmint.schema import Col, T
-from segmint.sql import ident
-from segmint.warehouse import IbisWarehouse
+from segmint.warehouse import Warehouse
 
 FEATURES = "features"
 _ATTRIBUTES = (
@@ -88,7 +87,7 @@ def _top_level(category: ir.StringValue) -> ir.StringValue:
     return category.split(" > ")[0].strip()
 
 
-def _orders(wh: IbisWarehouse, t: ir.TimestampScalar) -> ir.Table | None:
+def _orders(wh: Warehouse, t: ir.TimestampScalar) -> ir.Table | None:
     """Orders before T keyed by canonical customer id: ts, value, is_return, discounted."""
     if not (wh.has_table(T.ORDERS) and wh.has_table(T.IDENTITIES)):
         return None
@@ -127,7 +126,7 @@ def _order_features(o: ir.Table, t: ir.TimestampScalar) -> ir.Table:
     return o.group_by(Col.CUSTOMER_ID).aggregate(**aggs)
 
 
-def _events(wh: IbisWarehouse, t: ir.TimestampScalar) -> ir.Table | None:
+def _events(wh: Warehouse, t: ir.TimestampScalar) -> ir.Table | None:
     if not (wh.has_table(T.EVENTS) and wh.has_table(T.IDENTITIES)):
         return None
     e = resolved(wh, T.EVENTS)
@@ -194,7 +193,7 @@ def _session_features(e: ir.Table, t: ir.TimestampScalar) -> ir.Table:
     return per.drop("_carts", "_abandoned")
 
 
-def _activity(wh: IbisWarehouse, e: ir.Table | None, t: ir.TimestampScalar) -> ir.Table | None:
+def _activity(wh: Warehouse, e: ir.Table | None, t: ir.TimestampScalar) -> ir.Table | None:
     """Category and price of what each customer viewed, carted or bought in the window."""
     since = t - ibis.interval(days=BEHAVIOUR_DAYS)
     parts = []
@@ -232,13 +231,13 @@ def _activity(wh: IbisWarehouse, e: ir.Table | None, t: ir.TimestampScalar) -> i
     return act.mutate(top=_top_level(act.category))
 
 
-def _top_categories(wh: IbisWarehouse, act: ir.Table) -> list[str]:
+def _top_categories(wh: Warehouse, act: ir.Table) -> list[str]:
     t = act.filter(act.top.notnull() & (act.top != ""))
     top = t.group_by("top").aggregate(n=t.count()).order_by(ibis.desc("n"), "top")
     return [r["top"] for r in wh.to_arrow(top.limit(TOP_CATEGORIES)).to_pylist()]
 
 
-def _price_terciles(wh: IbisWarehouse, act: ir.Table) -> tuple[float, float] | None:
+def _price_terciles(wh: Warehouse, act: ir.Table) -> tuple[float, float] | None:
     if wh.has_table(T.PRODUCTS):
         p = wh.table(T.PRODUCTS)
         prices = p.filter(p[Col.PRICE] > 0)[Col.PRICE]
@@ -253,7 +252,7 @@ def _price_terciles(wh: IbisWarehouse, act: ir.Table) -> tuple[float, float] | N
 
 
 def _affinity_features(
-    wh: IbisWarehouse, act: ir.Table, tops: list[str], terciles: tuple[float, float] | None
+    wh: Warehouse, act: ir.Table, tops: list[str], terciles: tuple[float, float] | None
 ) -> ir.Table:
     aggs: dict[str, Any] = {"_n": act.count(where=act.top.notnull())}
     for label in tops:
@@ -283,7 +282,7 @@ def _affinity_features(
     return out.drop(*[c for c in out.columns if c == "_n" or c.startswith("_c_")])
 
 
-def feature_table(wh: IbisWarehouse, as_of: datetime) -> tuple[ir.Table, list[FeatureDef]]:
+def feature_table(wh: Warehouse, as_of: datetime) -> tuple[ir.Table, list[FeatureDef]]:
     """The features of every customer seen before ``as_of`` (an expression, nothing written).
 
     Returns the table (``customer_id``, ``as_of`` and one column per feature) and the
@@ -373,7 +372,7 @@ def _finish(out: ir.Table, t: ir.TimestampScalar) -> ir.Table:
 
 
 def compute_features(
-    wh: IbisWarehouse, as_of: datetime, custom: Sequence[FeatureConfig] = ()
+    wh: Warehouse, as_of: datetime, custom: Sequence[FeatureConfig] = ()
 ) -> FeatureRun:
     """Compute the features as of ``as_of`` and store them in ``features``.
 
@@ -390,34 +389,31 @@ def compute_features(
     expr, defs = feature_table(wh, as_of)
     as_of = as_of.replace(tzinfo=None, microsecond=0)
     if not custom:  # straight from the query: a temp table would be written, then copied
-        _store(wh, expr.schema(), wh.ibis.compile(expr), as_of)
+        _store(wh, expr, as_of)
     else:
         temp = "_features_new"
         wh.write(temp, expr)
         try:
             defs = defs + _add_custom(wh, temp, custom, as_of)
-            _store(wh, wh.table(temp).schema(), f"SELECT * FROM {ident(temp)}", as_of)
+            _store(wh, wh.table(temp), as_of)
         finally:
             wh.drop(temp)
     n = int(wh.table(FEATURES).filter(ibis._.as_of == as_of).count().execute())
     return FeatureRun(as_of, n, defs)
 
 
-def _store(wh: IbisWarehouse, schema: Any, select: str, as_of: datetime) -> None:
-    """Replace the rows of ``as_of`` in ``features`` by those of the query ``select``."""
+def _store(wh: Warehouse, rows: ir.Table, as_of: datetime) -> None:
+    """Replace the rows of ``as_of`` in ``features`` by ``rows``, in one transaction."""
     types = {
         name: _DUCK_TYPES.get(str(dtype).split("(")[0].rstrip("!").lower(), "VARCHAR")
-        for name, dtype in schema.items()
+        for name, dtype in rows.schema().items()
     }
     wh.ensure_table(FEATURES, types)
-    cols = ", ".join(ident(c) for c in types)
-    stamp = as_of.isoformat(sep=" ")
-    wh.execute(f"DELETE FROM {FEATURES} WHERE as_of = TIMESTAMP '{stamp}'")
-    wh.execute(f"INSERT INTO {FEATURES} ({cols}) SELECT {cols} FROM ({select}) AS _new")
+    wh.replace_rows(FEATURES, rows.select(*types), {"as_of": as_of})
 
 
 def _add_custom(
-    wh: IbisWarehouse, temp: str, custom: Sequence[FeatureConfig], as_of: datetime
+    wh: Warehouse, temp: str, custom: Sequence[FeatureConfig], as_of: datetime
 ) -> list[FeatureDef]:
     """Add the project's own features to ``temp``, computed in the engine, in their order."""
     from segmint.schema import EVENT_TYPES
@@ -457,8 +453,7 @@ def _add_custom(
         dtype: Any = {"number": "float", "string": "string", "bool": "bool"}.get(rule.type)
         out.append(FeatureDef(f.name, "custom", dtype or "float", f.description or f.expr))
     wh.write(f"{temp}_custom", table.drop(*names.values()))
-    wh.drop(temp)
-    wh.execute(f"ALTER TABLE {ident(temp + '_custom')} RENAME TO {ident(temp)}")
+    wh.swap(f"{temp}_custom", temp)
     return out
 
 
@@ -472,7 +467,7 @@ _KIND = {
 }
 
 
-def data_end(wh: IbisWarehouse) -> datetime | None:
+def data_end(wh: Warehouse) -> datetime | None:
     """Midnight after the newest event or order: the natural "now" of a historical dataset."""
     ends = []
     for name in (T.EVENTS, T.ORDERS):
@@ -486,7 +481,7 @@ def data_end(wh: IbisWarehouse) -> datetime | None:
     return datetime(last.year, last.month, last.day) + timedelta(days=1)
 
 
-def latest_features(wh: IbisWarehouse, as_of: datetime | None = None) -> ir.Table:
+def latest_features(wh: Warehouse, as_of: datetime | None = None) -> ir.Table:
     """The stored features of one as-of (default: the latest), one row per customer."""
     f = wh.table(FEATURES)
     if as_of is None:
