@@ -15,8 +15,7 @@ from segmint.features import FEATURES, latest_features
 from segmint.segments.rfm._grid import GRID, SEGMENTS
 from segmint.segments.rfm._schema import RC, RFM, SCHEMA
 from segmint.segments.rfm._score import GRID_BINS, rfm_scores
-from segmint.sql import ident, lit
-from segmint.warehouse import IbisWarehouse
+from segmint.warehouse import Warehouse
 
 _TEMP = "_rfm_new"
 
@@ -41,7 +40,7 @@ def _cli_date(as_of: datetime) -> str:
     return f'"{as_of:%Y-%m-%d %H:%M:%S}"'
 
 
-def _features_of(wh: IbisWarehouse, as_of: datetime) -> ir.Table:
+def _features_of(wh: Warehouse, as_of: datetime) -> ir.Table:
     hint = f"run `segmint features --as-of {_cli_date(as_of)}` first"
     if not wh.has_table(FEATURES):
         raise NotFoundError(f"no features computed yet: {hint}")
@@ -51,15 +50,16 @@ def _features_of(wh: IbisWarehouse, as_of: datetime) -> ir.Table:
     return features
 
 
-def compute_rfm(wh: IbisWarehouse, as_of: datetime, cfg: RFMConfig | None = None) -> RFMRun:
+def compute_rfm(wh: Warehouse, as_of: datetime, cfg: RFMConfig | None = None) -> RFMRun:
     """Score the customers of the features as of ``as_of`` and store them in ``rfm``.
 
     Rows of an earlier computation for the same as-of are replaced; other as-ofs are kept.
-    Everything runs inside the warehouse (:func:`rfm_scores`, then ``INSERT ... SELECT``).
+    Everything runs inside the warehouse (:func:`rfm_scores`, then
+    :meth:`~segmint.warehouse.Warehouse.replace_rows`, one transaction).
 
     Parameters
     ----------
-    wh : IbisWarehouse
+    wh : Warehouse
         The warehouse holding ``features``.
     as_of : datetime
         An as-of of ``features`` (seconds precision; a time zone is dropped, as the
@@ -104,16 +104,14 @@ def compute_rfm(wh: IbisWarehouse, as_of: datetime, cfg: RFMConfig | None = None
     wh.write(_TEMP, expr)
     try:
         wh.ensure_table(RFM, SCHEMA)
-        cols = ", ".join(ident(c) for c in SCHEMA)
-        wh.execute(f"DELETE FROM {ident(RFM)} WHERE {ident(RC.AS_OF)} = {lit(as_of)}")
-        wh.execute(f"INSERT INTO {ident(RFM)} ({cols}) SELECT {cols} FROM {ident(_TEMP)}")
+        wh.replace_rows(RFM, wh.table(_TEMP).select(*SCHEMA), {RC.AS_OF: as_of})
     finally:
         wh.drop(_TEMP)
     summary = rfm_summary(wh, as_of)
     return RFMRun(as_of, sum(s["customers"] for s in summary), summary)
 
 
-def _scored(wh: IbisWarehouse, as_of: datetime | None) -> ir.Table:
+def _scored(wh: Warehouse, as_of: datetime | None) -> ir.Table:
     """The scored rows of one stored as-of (default: the latest)."""
     if not wh.has_table(RFM):
         raise NotFoundError("no RFM scores yet: compute them with compute_rfm(wh, as_of)")
@@ -131,12 +129,12 @@ def _scored(wh: IbisWarehouse, as_of: datetime | None) -> ir.Table:
     return t.filter(t[RC.RFM_SEGMENT].notnull())
 
 
-def rfm_summary(wh: IbisWarehouse, as_of: datetime | None = None) -> list[dict[str, Any]]:
+def rfm_summary(wh: Warehouse, as_of: datetime | None = None) -> list[dict[str, Any]]:
     """Size, means and revenue of each named segment, computed inside the warehouse.
 
     Parameters
     ----------
-    wh : IbisWarehouse
+    wh : Warehouse
         The warehouse holding ``rfm``.
     as_of : datetime, optional
         A stored as-of (default: the latest).
@@ -225,12 +223,12 @@ def _empty(name: str, revenue: float) -> dict[str, Any]:
     }
 
 
-def rfm_grid(wh: IbisWarehouse, as_of: datetime | None = None) -> list[dict[str, Any]]:
+def rfm_grid(wh: Warehouse, as_of: datetime | None = None) -> list[dict[str, Any]]:
     """Scored customers in each cell of the R x FM grid (1..5 scale), counted in the engine.
 
     Parameters
     ----------
-    wh : IbisWarehouse
+    wh : Warehouse
         The warehouse holding ``rfm``.
     as_of : datetime, optional
         A stored as-of (default: the latest).
