@@ -33,8 +33,7 @@ from segmint.segments.clusters._align import Alignment, align
 from segmint.segments.clusters._data import ClusteringWarning, jsonable
 from segmint.segments.clusters._estimator import MAX_FIT_ROWS, SegmentClusterer
 from segmint.segments.clusters._warehouse import assign
-from segmint.sql import ident, lit
-from segmint.warehouse import IbisWarehouse
+from segmint.warehouse import Warehouse
 
 if TYPE_CHECKING:
     from segmint.config import ClusterConfig
@@ -106,7 +105,7 @@ class ClusterRun:
 
 
 def run_clustering(
-    wh: IbisWarehouse,
+    wh: Warehouse,
     spec: ClusterConfig,
     features: ir.Table,
     as_of: datetime,
@@ -116,7 +115,7 @@ def run_clustering(
 
     Parameters
     ----------
-    wh : IbisWarehouse
+    wh : Warehouse
         Where ``features`` lives and :data:`CLUSTERS` is written.
     spec : segmint.config.ClusterConfig
         The clustering (method, k, features, preprocessing, sample size, stability, seed).
@@ -244,9 +243,7 @@ def _estimator(spec: ClusterConfig, cols: list[str]) -> SegmentClusterer:
     )
 
 
-def _sample(
-    wh: IbisWarehouse, table: ir.Table, cols: list[str], spec: ClusterConfig
-) -> pd.DataFrame:
+def _sample(wh: Warehouse, table: ir.Table, cols: list[str], spec: ClusterConfig) -> pd.DataFrame:
     """The fit sample, drawn and limited inside the engine (see the module docstring)."""
     if ClusterCol.CUSTOMER_ID not in table.columns:
         raise ConfigError(f"clusters '{spec.name}': the features table has no customer_id")
@@ -299,7 +296,7 @@ def _keep_ids(
 
 
 def _write_assignments(
-    wh: IbisWarehouse,
+    wh: Warehouse,
     name: str,
     model: SegmentClusterer,
     features: ir.Table,
@@ -318,20 +315,21 @@ def _write_assignments(
         ),
     )
     try:
-        c = ident(ClusterCol.CLUSTER)
-        names = " ".join(f"WHEN {int(i)} THEN {lit(n)}" for i, n in sorted(model.names_.items()))
-        label = f"CASE {c} {names} END" if names else "NULL"
-        stamp = f"TIMESTAMP {lit(as_of.isoformat(sep=' '))}"
-        cols = ", ".join(ident(col) for col in CLUSTERS_SCHEMA)
-        wh.execute(
-            f"DELETE FROM {ident(CLUSTERS)} WHERE {ident(ClusterCol.CLUSTERING)} = {lit(name)} "
-            f"AND {ident(ClusterCol.AS_OF)} = {stamp}"
-        )
-        wh.execute(
-            f"INSERT INTO {ident(CLUSTERS)} ({cols}) SELECT {ident(ClusterCol.CUSTOMER_ID)}, "
-            f"{stamp}, {lit(name)}, {c}, {label}, {int(version)} FROM {ident(temp)}"
-        )
         t = wh.table(temp)
+        c = t[ClusterCol.CLUSTER]
+        names = [(int(i), n) for i, n in sorted(model.names_.items())]
+        label = c.cases(*names, else_=None) if names else ibis.null("string")
+        rows = t.select(
+            **{
+                ClusterCol.CUSTOMER_ID: t[ClusterCol.CUSTOMER_ID],
+                ClusterCol.AS_OF: ibis.literal(as_of, type="timestamp"),
+                ClusterCol.CLUSTERING: ibis.literal(name, type="string"),
+                ClusterCol.CLUSTER: c,
+                ClusterCol.CLUSTER_NAME: label.cast("string"),
+                ClusterCol.MODEL_VERSION: ibis.literal(int(version), type="int64"),
+            }
+        )
+        wh.replace_rows(CLUSTERS, rows, {ClusterCol.CLUSTERING: name, ClusterCol.AS_OF: as_of})
         counts = wh.to_arrow(t.group_by(ClusterCol.CLUSTER).aggregate(n=t.count())).to_pylist()
     finally:
         wh.drop(temp)
