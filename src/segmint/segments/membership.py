@@ -8,7 +8,8 @@ row per segment and computation (size, entered, exited), so sizes over time are 
 query. History is written forward: recomputing the latest as-of again replaces that
 computation's changes; an as-of older than the latest is refused.
 
-Works on every warehouse (plain SQL through :class:`~segmint.warehouse.IbisWarehouse`).
+Works on every warehouse, through the statements of :class:`~segmint.warehouse.Warehouse`
+(update, insert, delete) with Ibis predicates.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from typing import Any
 
 import ibis
 import ibis.expr.types as ir
+import pyarrow as pa
 
 from segmint.errors import ConfigError
-from segmint.sql import ident, lit
-from segmint.warehouse import IbisWarehouse
+from segmint.warehouse import Warehouse
 
 MEMBERSHIP = "segment_membership"
 RUNS = "segment_runs"
@@ -57,11 +58,7 @@ class MembershipChange:
     exited: int
 
 
-def _ts(value: datetime) -> str:
-    return f"TIMESTAMP {lit(value.replace(tzinfo=None, microsecond=0).isoformat(sep=' '))}"
-
-
-def _last_as_of(wh: IbisWarehouse, segment: str) -> datetime | None:
+def _last_as_of(wh: Warehouse, segment: str) -> datetime | None:
     runs = wh.table(RUNS)
     v = runs.filter(runs.segment == segment).as_of.max().execute()
     if v is None or str(v) == "NaT":
@@ -70,7 +67,7 @@ def _last_as_of(wh: IbisWarehouse, segment: str) -> datetime | None:
 
 
 def record_membership(
-    wh: IbisWarehouse, segment: str, kind: str, members: ir.Table, as_of: datetime
+    wh: Warehouse, segment: str, kind: str, members: ir.Table, as_of: datetime
 ) -> MembershipChange:
     """Bring ``segment``'s membership up to date with ``members`` as of ``as_of``.
 
@@ -98,13 +95,11 @@ def record_membership(
             f"so {as_of} cannot be added (recompute as of {last} or later)",
             [],
         )
-    seg, t = lit(segment), _ts(as_of)
     if last == as_of:  # the same computation again: undo its changes first
-        wh.execute(f"DELETE FROM {MEMBERSHIP} WHERE segment = {seg} AND entered_at = {t}")
-        wh.execute(
-            f"UPDATE {MEMBERSHIP} SET exited_at = NULL WHERE segment = {seg} AND exited_at = {t}"
-        )
-        wh.execute(f"DELETE FROM {RUNS} WHERE segment = {seg} AND as_of = {t}")
+        with wh.transaction():
+            wh.delete(MEMBERSHIP, {"segment": segment, "entered_at": as_of})
+            wh.update(MEMBERSHIP, {"exited_at": None}, {"segment": segment, "exited_at": as_of})
+            wh.delete(RUNS, {"segment": segment, "as_of": as_of})
     score = members.score.cast("float64") if "score" in members.columns else ibis.null("float64")
     cid = members.customer_id.cast("string")
     sel = members.select(customer_id=cid, score=score)
@@ -112,30 +107,43 @@ def record_membership(
     temp = "_members_new"
     wh.write(temp, new)
     try:
-        tmp = ident(temp)
-        open_rows = f"segment = {seg} AND exited_at IS NULL"
-        exited = wh.execute(
-            f"UPDATE {MEMBERSHIP} SET exited_at = {t} WHERE {open_rows} AND NOT EXISTS "
-            f"(SELECT 1 FROM {tmp} n WHERE n.customer_id = {MEMBERSHIP}.customer_id)"
+        n, m = wh.table(temp), wh.table(MEMBERSHIP)
+        # NOT EXISTS rather than NOT IN: a stay without a customer id is closed too
+        gone = (
+            (m.segment == segment) & m.exited_at.isnull() & ~(n.customer_id == m.customer_id).any()
         )
-        entered = wh.execute(
-            f"INSERT INTO {MEMBERSHIP} (customer_id, segment, kind, score, entered_at, exited_at) "
-            f"SELECT n.customer_id, {seg}, {lit(kind)}, n.score, {t}, NULL FROM {tmp} n "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {MEMBERSHIP} m WHERE m.segment = {seg} "
-            f"AND m.exited_at IS NULL AND m.customer_id = n.customer_id)"
+        exited = wh.update(MEMBERSHIP, {"exited_at": as_of}, gone)
+        still_in = m.filter(m.segment == segment, m.exited_at.isnull())
+        arrived = n.filter(~(still_in.customer_id == n.customer_id).any())
+        entered = wh.insert(
+            MEMBERSHIP,
+            arrived.select(
+                customer_id=arrived.customer_id,
+                segment=ibis.literal(segment, type="string"),
+                kind=ibis.literal(kind, type="string"),
+                score=arrived.score,
+                entered_at=ibis.literal(as_of, type="timestamp"),
+                exited_at=ibis.null("timestamp"),
+            ),
         )
         size = wh.count(temp)
     finally:
         wh.drop(temp)
     now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-    wh.execute(
-        f"INSERT INTO {RUNS} (segment, kind, as_of, members, entered, exited, computed_at) "
-        f"VALUES ({seg}, {lit(kind)}, {t}, {size}, {entered}, {exited}, {_ts(now)})"
-    )
+    run = {
+        "segment": pa.array([segment], pa.string()),
+        "kind": pa.array([kind], pa.string()),
+        "as_of": pa.array([as_of], pa.timestamp("us")),
+        "members": pa.array([size], pa.int64()),
+        "entered": pa.array([entered], pa.int64()),
+        "exited": pa.array([exited], pa.int64()),
+        "computed_at": pa.array([now], pa.timestamp("us")),
+    }
+    wh.insert(RUNS, pa.table(run))
     return MembershipChange(segment, kind, as_of, size, entered, exited)
 
 
-def members_at(wh: IbisWarehouse, segment: str, as_of: datetime | None = None) -> ir.Table:
+def members_at(wh: Warehouse, segment: str, as_of: datetime | None = None) -> ir.Table:
     """The members of ``segment`` as of ``as_of`` (default: now, i.e. the open stays)."""
     m = wh.table(MEMBERSHIP)
     m = m.filter(m.segment == segment)
@@ -145,7 +153,7 @@ def members_at(wh: IbisWarehouse, segment: str, as_of: datetime | None = None) -
     return m.filter(m.entered_at <= t, m.exited_at.isnull() | (m.exited_at > t))
 
 
-def sizes_over_time(wh: IbisWarehouse, segment: str | None = None) -> list[dict[str, Any]]:
+def sizes_over_time(wh: Warehouse, segment: str | None = None) -> list[dict[str, Any]]:
     """Each computation of each segment: as-of, members, entered, exited (oldest first)."""
     if not wh.has_table(RUNS):
         return []
@@ -155,7 +163,7 @@ def sizes_over_time(wh: IbisWarehouse, segment: str | None = None) -> list[dict[
     return wh.to_arrow(r.order_by(["segment", "as_of"])).to_pylist()
 
 
-def segment_names(wh: IbisWarehouse) -> list[dict[str, Any]]:
+def segment_names(wh: Warehouse) -> list[dict[str, Any]]:
     """Every segment computed so far with its kind, latest as-of and size."""
     if not wh.has_table(RUNS):
         return []
