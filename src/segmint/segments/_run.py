@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import ibis
+import pyarrow as pa
 
 from segmint.config import ProjectConfig
 from segmint.errors import ConfigError, RuleError
@@ -35,8 +36,7 @@ from segmint.segments.rfm import SEGMENTS as RFM_SEGMENTS
 from segmint.segments.rfm import RFMRun, compute_rfm, segment_slug
 from segmint.segments.rules import Catalog, Rule, compile_rule, default_catalog
 from segmint.segments.rules._warehouse import INPUTS, catalog_for, rule_inputs, rule_members
-from segmint.sql import lit
-from segmint.warehouse import IbisWarehouse
+from segmint.warehouse import IbisWarehouse, Warehouse
 
 DEFINITIONS = "segment_definitions"
 DEFINITIONS_SCHEMA = {
@@ -246,7 +246,7 @@ def _ordered(rules: dict[str, Rule]) -> dict[str, Rule]:
 
 def project_rules(
     cfg: ProjectConfig,
-    wh: IbisWarehouse,
+    wh: Warehouse,
     defined: Mapping[str, Mapping[str, Any]] | None = None,
     skipped: dict[str, str] | None = None,
 ) -> dict[str, Rule]:
@@ -260,7 +260,7 @@ def project_rules(
 
 def run_segments(
     cfg: ProjectConfig,
-    wh: IbisWarehouse,
+    wh: IbisWarehouse,  # the class, not the protocol, while score_model takes the class
     as_of: datetime,
     *,
     progress: Progress | None = None,
@@ -337,7 +337,7 @@ def _api_definitions(cfg: ProjectConfig) -> tuple[dict[str, dict[str, Any]], str
 
 
 def _rule_memberships(
-    wh: IbisWarehouse,
+    wh: Warehouse,
     rules: dict[str, Rule],
     api: dict[str, Any],
     as_of: datetime,
@@ -388,7 +388,7 @@ def _rule_memberships(
 
 
 def _close_undefined(
-    wh: IbisWarehouse, cfg: ProjectConfig, defined: Mapping[str, Any], as_of: datetime
+    wh: Warehouse, cfg: ProjectConfig, defined: Mapping[str, Any], as_of: datetime
 ) -> list[MembershipChange]:
     """Segments an earlier run computed from an API definition that is gone (deleted over
     the API, and not in segmint.yaml): their members leave, as they did on the live path."""
@@ -409,7 +409,7 @@ def _close_undefined(
 
 
 def _rfm_membership(
-    wh: IbisWarehouse, as_of: datetime, definitions: list[tuple[str, str, str, str | None]]
+    wh: Warehouse, as_of: datetime, definitions: list[tuple[str, str, str, str | None]]
 ) -> list[MembershipChange]:
     from segmint.segments.rfm import MEANINGS
 
@@ -427,7 +427,7 @@ def _rfm_membership(
 
 def _clustering(
     cfg: ProjectConfig,
-    wh: IbisWarehouse,
+    wh: Warehouse,
     spec: Any,
     as_of: datetime,
     run: SegmentRun,
@@ -458,7 +458,7 @@ def _clustering(
 
 def _predictive(
     cfg: ProjectConfig,
-    wh: IbisWarehouse,
+    wh: IbisWarehouse,  # as score_model (segments.predictive) still asks
     spec: Any,
     as_of: datetime,
     run: SegmentRun,
@@ -507,7 +507,7 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "class"
 
 
-def _cluster_segments(wh: IbisWarehouse, prefix: str) -> set[str]:
+def _cluster_segments(wh: Warehouse, prefix: str) -> set[str]:
     return {
         r["segment"]
         for r in segment_names(wh)
@@ -518,25 +518,27 @@ def _cluster_segments(wh: IbisWarehouse, prefix: str) -> set[str]:
     }
 
 
-def save_definitions(wh: IbisWarehouse, rows: Iterable[tuple[str, str, str, str | None]]) -> None:
+def save_definitions(wh: Warehouse, rows: Iterable[tuple[str, str, str, str | None]]) -> None:
     """Upsert ``(segment, kind, definition, description)`` rows of ``segment_definitions``."""
     rows = list(rows)
     wh.ensure_table(DEFINITIONS, DEFINITIONS_SCHEMA)
     if not rows:
         return
     now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-    names = ", ".join(lit(r[0]) for r in rows)
-    wh.execute(f"DELETE FROM {DEFINITIONS} WHERE segment IN ({names})")
-    values = ", ".join(
-        f"({lit(s)}, {lit(k)}, {lit(d)}, {lit(desc)}, {lit(now)})" for s, k, d, desc in rows
+    segment, kind, definition, description = (list(c) for c in zip(*rows, strict=True))
+    table = pa.table(
+        {
+            "segment": pa.array(segment, pa.string()),
+            "kind": pa.array(kind, pa.string()),
+            "definition": pa.array(definition, pa.string()),
+            "description": pa.array(description, pa.string()),
+            "updated_at": pa.array([now] * len(rows), pa.timestamp("us")),
+        }
     )
-    wh.execute(
-        f"INSERT INTO {DEFINITIONS} (segment, kind, definition, description, updated_at) "
-        f"VALUES {values}"
-    )
+    wh.upsert(DEFINITIONS, table, ["segment"])
 
 
-def definitions(wh: IbisWarehouse) -> dict[str, dict[str, Any]]:
+def definitions(wh: Warehouse) -> dict[str, dict[str, Any]]:
     """Every saved segment definition by name."""
     if not wh.has_table(DEFINITIONS):
         return {}
