@@ -7,11 +7,12 @@ import itertools
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
 
+from segmint.config import ProjectConfig, parse_config
 from segmint.privacy import generate_key
 
 REPO = Path(__file__).resolve().parents[1]
@@ -176,3 +177,41 @@ def copy_example(name: str, dest: Path) -> Path:
     """
     shutil.copytree(REPO / "examples" / name, dest, ignore=shutil.ignore_patterns(".segmint"))
     return dest
+
+
+def retail_project(warehouse: str, retail: Path, base: Path, extra: str = "") -> ProjectConfig:
+    """A project over an Online Retail file (or slice) at ``retail``: its one transactions
+    source mapped as the example maps it; ``extra`` is appended verbatim (indented source
+    keys such as ``    fees: ...``, then any top-level section)."""
+    text = f"""\
+project: fees
+warehouse: {warehouse}
+timezone: Europe/London
+sources:
+  - name: transactions
+    path: {retail}
+    table: order_lines
+    columns: {{order_id: InvoiceNo, product_id: StockCode, quantity: Quantity, title: Description,
+              unit_price: UnitPrice, ts: InvoiceDate, customer_id: CustomerID, country: Country}}
+    returns: {{order_id_prefix: C}}
+{extra}"""
+    return parse_config(text, base_dir=base)
+
+
+def fee_rule(codes: Iterable[str], revenue: str | None = None) -> str:
+    """A source's ``fees:`` line naming ``codes`` (and ``revenue:`` when given)."""
+    listed = ", ".join(f'"{c}"' for c in codes)
+    return (
+        f"    fees: {{product_ids: [{listed}]"
+        + (f", revenue: {revenue}" if revenue else "")
+        + "}\n"
+    )
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A warehouse URL on each backend: a DuckDB file in tmp_path, an isolated PostgreSQL
+    schema."""
+    if request.param == "postgres":
+        return str(request.getfixturevalue("pg_url"))
+    return f"duckdb:///{tmp_path / 'wh.duckdb'}"

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from segmint.config import parse_config
 from segmint.features import FEATURES, compute_features
 from segmint.ingest import ingest
 from segmint.segments.rfm import compute_rfm
 from segmint.warehouse import connect
+from tests.conftest import fee_rule, retail_project
 
 pytestmark = pytest.mark.realdata
 
@@ -56,13 +56,6 @@ def net_revenue(path: Path, *, exclude_fees: bool) -> dict[str, float]:
     return dict(out)
 
 
-@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
-def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "postgres":
-        return str(request.getfixturevalue("pg_url"))
-    return f"duckdb:///{tmp_path / 'wh.duckdb'}"
-
-
 @pytest.mark.parametrize("revenue", ["include", "exclude"])
 def test_fee_lines_count_in_revenue_as_the_source_says(
     revenue: str, warehouse: str, online_retail_slice: Path, tmp_path: Path
@@ -71,22 +64,7 @@ def test_fee_lines_count_in_revenue_as_the_source_says(
     with revenue: include (the default) net revenue, monetary and RFM's monetary are the
     invoice totals, postage and charges included; with exclude they leave the fee lines out,
     customer by customer."""
-    cfg = parse_config(
-        f"""\
-project: fees
-warehouse: {warehouse}
-timezone: Europe/London
-sources:
-  - name: transactions
-    path: {online_retail_slice}
-    table: order_lines
-    columns: {{order_id: InvoiceNo, product_id: StockCode, quantity: Quantity, title: Description,
-              unit_price: UnitPrice, ts: InvoiceDate, customer_id: CustomerID, country: Country}}
-    returns: {{order_id_prefix: C}}
-    fees: {{product_ids: [{", ".join(f'"{c}"' for c in FEE_CODES)}], revenue: {revenue}}}
-""",
-        base_dir=tmp_path,
-    )
+    cfg = retail_project(warehouse, online_retail_slice, tmp_path, fee_rule(FEE_CODES, revenue))
     report = ingest(cfg)
     assert report.total("rejected") == 0  # the reference reads every line as loaded
     want = net_revenue(online_retail_slice, exclude_fees=revenue == "exclude")

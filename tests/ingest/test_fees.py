@@ -16,7 +16,7 @@ from segmint.config import ProjectConfig, parse_config
 from segmint.ingest import ingest
 from segmint.report import report_dict
 from segmint.warehouse import connect
-from tests.conftest import write
+from tests.conftest import retail_project, write
 
 pytestmark = pytest.mark.realdata
 
@@ -51,32 +51,13 @@ def is_fee_code(code: str, title: str) -> bool:
 
 
 def project(warehouse: str, retail: Path, base: Path, fees: str = FEES) -> ProjectConfig:
-    text = f"""\
-project: fees
-warehouse: {warehouse}
-timezone: Europe/London
-sources:
-  - name: transactions
-    path: {retail}
-    table: order_lines
-    columns: {{order_id: InvoiceNo, product_id: StockCode, quantity: Quantity, title: Description,
-              unit_price: UnitPrice, ts: InvoiceDate, customer_id: CustomerID, country: Country}}
-    returns: {{order_id_prefix: C}}
-{fees}"""
-    return parse_config(text, base_dir=base)
+    return retail_project(warehouse, retail, base, fees)
 
 
 def distinct_lines(path: Path) -> set[tuple[str, ...]]:
     """The file's distinct lines (ingest keeps one copy of an exact repeat)."""
     with path.open(encoding="utf-8") as f:
         return {tuple(row[c] for c in RETAIL_COLUMNS) for row in csv.DictReader(f)}
-
-
-@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
-def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "postgres":
-        return str(request.getfixturevalue("pg_url"))
-    return f"duckdb:///{tmp_path / 'wh.duckdb'}"
 
 
 def fee_marks(cfg: ProjectConfig) -> dict[str, tuple[int, int]]:

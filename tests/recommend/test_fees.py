@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from segmint.config import InteractionsConfig, ProjectConfig, parse_config
+from segmint.config import InteractionsConfig, ProjectConfig
 from segmint.ingest import ingest
 from segmint.recommend import (
     catalogue_from_warehouse,
@@ -24,6 +24,7 @@ from segmint.recommend import (
 )
 from segmint.recommend._batch import RECOMMENDATIONS, train_project
 from segmint.warehouse import connect
+from tests.conftest import fee_rule, retail_project
 
 pytestmark = pytest.mark.realdata
 
@@ -34,24 +35,9 @@ FEE_CODES = ("POST", "DOT", "M", "C2", "D", "S", "BANK CHARGES", "AMAZONFEE", "C
 def project(
     warehouse: str, retail: Path, base: Path, *, fees: bool = True, models: str = "[popularity]"
 ) -> ProjectConfig:
-    rule = f"    fees: {{product_ids: [{', '.join(repr(c) for c in FEE_CODES)}]}}\n"
-    return parse_config(
-        f"""\
-project: fees
-warehouse: {warehouse}
-timezone: Europe/London
-sources:
-  - name: transactions
-    path: {retail}
-    table: order_lines
-    columns: {{order_id: InvoiceNo, product_id: StockCode, quantity: Quantity, title: Description,
-              unit_price: UnitPrice, ts: InvoiceDate, customer_id: CustomerID, country: Country}}
-    returns: {{order_id_prefix: C}}
-{rule if fees else ""}recommend:
-  models: {models}
-  k: 10
-""",
-        base_dir=base,
+    rule = fee_rule(FEE_CODES) if fees else ""
+    return retail_project(
+        warehouse, retail, base, f"{rule}recommend:\n  models: {models}\n  k: 10\n"
     )
 
 
@@ -76,13 +62,6 @@ def retail_30k(online_retail: Path, tmp_path_factory: pytest.TempPathFactory) ->
     with gzip.open(online_retail, "rt", encoding="utf-8") as src, out.open("w") as dst:
         dst.writelines(itertools.islice(src, 30_001))
     return out
-
-
-@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
-def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "postgres":
-        return str(request.getfixturevalue("pg_url"))
-    return f"duckdb:///{tmp_path / 'wh.duckdb'}"
 
 
 def test_interactions_catalogue_and_price_levels_leave_fee_lines_out(

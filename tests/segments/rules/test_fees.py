@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from segmint.config import parse_config
 from segmint.features import compute_features
 from segmint.ingest import ingest
 from segmint.segments.rules import compile_rule
@@ -25,6 +24,7 @@ from segmint.segments.rules._warehouse import (
     rule_members,
 )
 from segmint.warehouse import connect
+from tests.conftest import fee_rule, retail_project
 
 pytestmark = pytest.mark.realdata
 
@@ -49,35 +49,13 @@ def bought_lines(path: Path) -> tuple[Counter[str], Counter[str]]:
     return products, fees
 
 
-@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
-def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "postgres":
-        return str(request.getfixturevalue("pg_url"))
-    return f"duckdb:///{tmp_path / 'wh.duckdb'}"
-
-
 def test_fee_lines_are_no_purchases(
     warehouse: str, online_retail_slice: Path, tmp_path: Path
 ) -> None:
     """Regression (issue 16, item 5): with no web events every order line became a
     purchase event, postage and bank charges included, so count(purchase, 30d) counted a
     customer's postage as something bought. Fee lines are no purchase now."""
-    cfg = parse_config(
-        f"""\
-project: fees
-warehouse: {warehouse}
-timezone: Europe/London
-sources:
-  - name: transactions
-    path: {online_retail_slice}
-    table: order_lines
-    columns: {{order_id: InvoiceNo, product_id: StockCode, quantity: Quantity, title: Description,
-              unit_price: UnitPrice, ts: InvoiceDate, customer_id: CustomerID, country: Country}}
-    returns: {{order_id_prefix: C}}
-    fees: {{product_ids: [{", ".join(f'"{c}"' for c in FEE_CODES)}]}}
-""",
-        base_dir=tmp_path,
-    )
+    cfg = retail_project(warehouse, online_retail_slice, tmp_path, fee_rule(FEE_CODES))
     assert ingest(cfg).total("rejected") == 0  # the reference reads every line as loaded
     products, fees = bought_lines(online_retail_slice)
     assert sum(fees.values()) >= 5  # the slice's customers paid postage and charges
